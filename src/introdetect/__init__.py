@@ -1,0 +1,1 @@
+"""introdetect: find the intro of TV-series episodes."""

@@ -1,0 +1,144 @@
+"""IntroDataset over the feature store, targets per step, and a padding collate with masks.
+
+An item is one episode: ``x [T, D]`` (visual 512 ++ audio features, float32), the per-step
+intro target ``y [T]``, presence, and the relative interval ``[start, end] / (T / fps)``.
+Features are read once into memory (a 10-minute episode at 2 steps/s is ~1.3 MB).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from introdetect.store import check_compatible, read_episode
+
+log = logging.getLogger(__name__)
+
+
+def episode_input(visual: np.ndarray, audio: np.ndarray, use_mels: bool) -> np.ndarray:
+    """Model input per step: visual ++ log-RMS (++ log-mel). float32 [T, D]."""
+    rms = np.log(audio[:, :1] + 1e-4)
+    parts = [visual.astype(np.float32), rms]
+    if use_mels:
+        parts.append(audio[:, 1:] / 10.0)
+    return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+def step_targets(
+    n_steps: int, fps: float, start_s: float | None, end_s: float | None
+) -> np.ndarray:
+    """1 for steps whose centre lies inside [start, end), else 0. float32 [T]."""
+    y = np.zeros(n_steps, np.float32)
+    if start_s is None or end_s is None:
+        return y
+    centres = (np.arange(n_steps) + 0.5) / fps
+    y[(centres >= start_s) & (centres < end_s)] = 1.0
+    return y
+
+
+@dataclass
+class Episode:
+    """One episode's model input and targets."""
+
+    episode_id: str
+    series: str
+    x: np.ndarray  # [T, D]
+    fps: float
+    start_s: float | None
+    end_s: float | None
+    attrs: dict[str, Any]
+
+
+def load_episodes(
+    items: list[tuple[str, str, float | None, float | None]],
+    feature_dir: str | Path,
+    use_mels: bool,
+    reference: dict[str, Any] | None = None,
+) -> tuple[list[Episode], dict[str, str]]:
+    """Load ``(episode_id, series, start_s, end_s)`` items that have a feature file.
+
+    Returns the episodes and ``{id: reason}`` for the ones left out (no features, or
+    incompatible with ``reference`` provenance). The first loaded file is the reference when
+    none is given, so one run never mixes backbones.
+    """
+    feature_dir = Path(feature_dir)
+    out, missing = [], {}
+    for eid, series, start, end in items:
+        path = feature_dir / f"{eid}.h5"
+        if not path.exists():
+            missing[eid] = f"{path}: no feature file (featurize failed or skipped)"
+            continue
+        f = read_episode(path)
+        if reference is None:
+            reference = f.attrs
+        check_compatible(f.attrs, reference, str(path))
+        x = episode_input(f.visual, f.audio, use_mels)
+        out.append(Episode(eid, series, x, float(f.attrs["fps"]), start, end, f.attrs))
+    return out, missing
+
+
+class IntroDataset(Dataset):
+    """Episodes as training items; optional random crops that keep the intro inside."""
+
+    def __init__(self, episodes: list[Episode], augment: bool = False, seed: int = 0) -> None:
+        self.episodes = episodes
+        self.augment = augment
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.episodes)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        ep = self.episodes[i]
+        x, fps = ep.x, ep.fps
+        start, end = ep.start_s, ep.end_s
+        n = x.shape[0]
+        if self.augment and n > 20 and self.rng.random() < 0.5:
+            # Crop a random span of the sequence (cold opens of other lengths, shorter
+            # episodes); the intro, when there is one, stays whole inside the crop.
+            lo_max = int(start * fps) if start is not None else n // 2
+            a = int(self.rng.integers(0, max(1, lo_max + 1)))
+            hi_min = int(np.ceil(end * fps)) if end is not None else a + 10
+            b = int(self.rng.integers(min(n, max(hi_min, a + 10)), n + 1))
+            x = x[a:b]
+            if start is not None:
+                start, end = start - a / fps, end - a / fps
+        n = x.shape[0]
+        dur = n / fps
+        present = start is not None
+        reg = np.array([start / dur, min(end, dur) / dur] if present else [0.0, 0.0], np.float32)
+        return {
+            "x": torch.from_numpy(np.ascontiguousarray(x)),
+            "y": torch.from_numpy(step_targets(n, fps, start, end)),
+            "presence": torch.tensor(float(present)),
+            "reg": torch.from_numpy(np.clip(reg, 0.0, 1.0)),
+            "episode_id": ep.episode_id,
+        }
+
+
+def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pad to the longest sequence: x [B, T, D], y [B, T], mask [B, T] (True = real step)."""
+    lengths = torch.tensor([b["x"].shape[0] for b in batch])
+    t_max = int(lengths.max())
+    d = batch[0]["x"].shape[1]
+    x = torch.zeros(len(batch), t_max, d)
+    y = torch.zeros(len(batch), t_max)
+    mask = torch.zeros(len(batch), t_max, dtype=torch.bool)
+    for i, b in enumerate(batch):
+        n = b["x"].shape[0]
+        x[i, :n], y[i, :n], mask[i, :n] = b["x"], b["y"], True
+    return {
+        "x": x,
+        "y": y,
+        "mask": mask,
+        "lengths": lengths,
+        "presence": torch.stack([b["presence"] for b in batch]),
+        "reg": torch.stack([b["reg"] for b in batch]),
+        "episode_id": [b["episode_id"] for b in batch],
+    }

@@ -1,0 +1,1 @@
+"""Stage one: turn each episode into a per-step feature sequence (see ``extract``)."""

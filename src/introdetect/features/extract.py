@@ -1,0 +1,192 @@
+"""Featurize episodes: one decode pass each -> ResNet18 + audio features -> HDF5 store.
+
+Decoding runs in a background thread (PyAV releases the GIL) and hands batches of sampled
+frames to the network in the calling thread, so decode and inference overlap. Frames are
+streamed: memory holds one batch, not the episode. A failing episode is recorded in
+``errors.json`` and the others go on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from introdetect.features.audio import step_audio_features
+from introdetect.features.visual import BACKBONE, EMBED_DIM, Backbone
+from introdetect.media import DecodeResult, MediaError, stream_episode
+from introdetect.params import FeatureParams
+from introdetect.store import SCHEMA_VERSION, EpisodeFeatures, is_current, source_fingerprint
+from introdetect.store import write_episode as store_write
+
+log = logging.getLogger(__name__)
+
+_DONE = object()
+
+
+def feature_config(fp: FeatureParams, backbone: Backbone) -> dict[str, Any]:
+    """The provenance attributes that define a feature configuration."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "fps": float(fp.fps),
+        "window_s": float(fp.window_s),
+        "backbone": BACKBONE,
+        "weights_id": backbone.weights_id,
+        "frame_size": int(fp.frame_size),
+        "audio_sr": int(fp.audio_sr),
+        "n_mels": int(fp.n_mels),
+    }
+
+
+@dataclass
+class Timing:
+    """Seconds spent per part (network time is measured in the consumer thread)."""
+
+    decode_wait: float = 0.0
+    network: float = 0.0
+    audio: float = 0.0
+    write: float = 0.0
+    total: float = 0.0
+
+
+def _producer(gen: Iterable, batch: int, q: queue.Queue) -> None:
+    frames: list[np.ndarray] = []
+    try:
+        for _, rgb in gen:
+            frames.append(rgb)
+            if len(frames) == batch:
+                q.put(np.stack(frames))
+                frames = []
+        if frames:
+            q.put(np.stack(frames))
+        q.put(_DONE)
+    except BaseException as e:  # handed to the consumer, which re-raises it
+        q.put(e)
+
+
+def featurize_episode(
+    video: str | Path,
+    episode_id: str,
+    out_path: str | Path,
+    backbone: Backbone,
+    fp: FeatureParams,
+    timing: Timing | None = None,
+) -> EpisodeFeatures:
+    """Decode ``video`` once and write its feature file to ``out_path``."""
+    timing = timing or Timing()
+    t0 = time.perf_counter()
+    video = Path(video)
+    result = DecodeResult()
+    gen = stream_episode(video, fp.fps, fp.window_s, fp.frame_size, fp.audio_sr, result)
+    q: queue.Queue = queue.Queue(maxsize=4)
+    th = threading.Thread(target=_producer, args=(gen, fp.batch_size, q), daemon=True)
+    th.start()
+    chunks: list[np.ndarray] = []
+    while True:
+        tw = time.perf_counter()
+        item = q.get()
+        timing.decode_wait += time.perf_counter() - tw
+        if item is _DONE:
+            break
+        if isinstance(item, BaseException):
+            th.join()
+            raise item
+        tn = time.perf_counter()
+        chunks.append(backbone.embed(item).astype(np.float16))
+        timing.network += time.perf_counter() - tn
+    th.join()
+    visual = np.concatenate(chunks) if chunks else np.zeros((0, EMBED_DIM), np.float16)
+    n = result.n_steps
+    if visual.shape[0] != n:  # cannot happen unless the sampler is broken
+        raise MediaError(f"{video}: sampled {visual.shape[0]} frames for {n} steps")
+    ta = time.perf_counter()
+    audio = step_audio_features(result.audio, fp.audio_sr, fp.fps, n, fp.n_mels)
+    timing.audio += time.perf_counter() - ta
+    stat = video.stat()
+    attrs = feature_config(fp, backbone) | {
+        "episode_id": episode_id,
+        "duration_s": float(result.duration_s),
+        "has_audio": result.audio is not None and result.audio.size > 0,
+        "audio_note": result.audio_note,
+        "precision": backbone.precision,
+        "source_path": str(video),
+        "source_size": int(stat.st_size),
+        "source_mtime": float(stat.st_mtime),
+        "source_fingerprint": source_fingerprint(video),
+        "corrupt_packets": int(result.corrupt_packets),
+    }
+    feats = EpisodeFeatures(visual, audio, (np.arange(n) / fp.fps).astype(np.float32), attrs)
+    tw = time.perf_counter()
+    store_write(out_path, feats)
+    timing.write += time.perf_counter() - tw
+    timing.total += time.perf_counter() - t0
+    return feats
+
+
+@dataclass
+class FeaturizeSummary:
+    """What a featurize run did."""
+
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def ok_fraction(self) -> float:
+        n = len(self.done) + len(self.skipped) + len(self.failed)
+        return 1.0 if n == 0 else (len(self.done) + len(self.skipped)) / n
+
+
+def featurize_many(
+    episodes: list[tuple[str, Path]],
+    out_dir: str | Path,
+    backbone: Backbone,
+    fp: FeatureParams,
+) -> FeaturizeSummary:
+    """Featurize ``(episode_id, video_path)`` pairs into ``out_dir``; write ``errors.json``.
+
+    Episodes whose file is current (same source fingerprint and feature config) are skipped,
+    so a rerun after an interruption only does what is left.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config = feature_config(fp, backbone)
+    summary = FeaturizeSummary()
+    timing = Timing()
+    for eid, video in tqdm(episodes, desc=f"featurize {out_dir.name}", unit="ep"):
+        out = out_dir / f"{eid}.h5"
+        try:
+            if is_current(out, config, source_fingerprint(video)):
+                summary.skipped.append(eid)
+                continue
+            featurize_episode(video, eid, out, backbone, fp, timing)
+            summary.done.append(eid)
+        except (MediaError, OSError) as e:
+            msg = str(e) if str(video) in str(e) else f"{video}: {e}"
+            log.error("featurize failed: %s", msg)
+            summary.failed[eid] = {"file": str(video), "error": msg}
+    (out_dir / "errors.json").write_text(
+        json.dumps(summary.failed, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    log.info(
+        "featurize %s: %d done, %d reused, %d failed; decode-wait %.1fs network %.1fs audio %.1fs "
+        "write %.1fs",
+        out_dir,
+        len(summary.done),
+        len(summary.skipped),
+        len(summary.failed),
+        timing.decode_wait,
+        timing.network,
+        timing.audio,
+        timing.write,
+    )
+    return summary

@@ -1,0 +1,165 @@
+"""Frozen torchvision ResNet18 backbone (penultimate 512-d) and its weights resolution.
+
+``features.weights``:
+
+* ``imagenet`` -- torchvision's weights API (``ResNet18_Weights.IMAGENET1K_V1``): loaded from
+  the TORCH_HOME cache, downloaded when online; failure is an error.
+* ``auto`` -- ImageNet weights when they can be had (cache or download); otherwise a loud
+  warning and a seeded random init (``random-seed0``).
+* ``random`` -- the seeded random init, on purpose (tests, offline experiments).
+* a file path -- a ResNet18 state dict saved with ``torch.save``.
+
+The resolved weights are named by a ``weights_id`` that is written into every feature file;
+readers refuse to mix features of different weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision
+
+log = logging.getLogger(__name__)
+
+BACKBONE = "resnet18"
+EMBED_DIM = 512
+_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+
+class WeightsError(RuntimeError):
+    """The requested backbone weights cannot be had."""
+
+
+@dataclass
+class Backbone:
+    """A frozen feature extractor plus the facts recorded as provenance."""
+
+    model: torch.nn.Module
+    weights_id: str
+    device: torch.device
+    dtype: torch.dtype  # autocast dtype, or float32
+
+    @property
+    def precision(self) -> str:
+        return "bf16" if self.dtype == torch.bfloat16 else "fp32"
+
+    def embed(self, frames: np.ndarray) -> np.ndarray:
+        """``frames`` uint8 [N, H, W, 3] -> float32 [N, 512]."""
+        x = torch.from_numpy(frames).to(self.device, non_blocking=True)
+        x = x.permute(0, 3, 1, 2).float().div_(255.0)
+        x = ((x - _MEAN.to(self.device)) / _STD.to(self.device)).contiguous(
+            memory_format=torch.channels_last
+        )
+        with torch.inference_mode():
+            if self.dtype == torch.float32:
+                y = self.model(x)
+            else:
+                with torch.autocast(self.device.type, dtype=self.dtype):
+                    y = self.model(x)
+        return y.float().cpu().numpy()
+
+
+def _imagenet_state_dict(allow_download: bool) -> dict[str, torch.Tensor]:
+    """Torchvision's ImageNet weights through its own API (cache first, then download)."""
+    weights = torchvision.models.ResNet18_Weights.IMAGENET1K_V1
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
+    if not cached.exists() and not allow_download:
+        raise WeightsError(f"ImageNet weights not in the torch cache ({cached}) and offline")
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(20)  # a closed network must not hang the run
+    try:
+        return weights.get_state_dict(progress=False, check_hash=True)
+    except Exception as e:  # URLError, HTTPError, hash mismatch, ...
+        raise WeightsError(
+            f"cannot get ImageNet ResNet18 weights ({e.__class__.__name__}: {e})"
+        ) from e
+    finally:
+        socket.setdefaulttimeout(old)
+
+
+def _file_id(path: Path) -> str:
+    h = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    return f"file:{path.name}:{h}"
+
+
+def resolve_weights(spec: str) -> tuple[dict[str, torch.Tensor] | None, str]:
+    """Turn ``features.weights`` into (state dict or None for random init, weights_id)."""
+    offline = os.environ.get("INTRODETECT_OFFLINE", "") not in ("", "0")
+    if spec == "random":
+        return None, "random-seed0"
+    if spec == "imagenet":
+        return _imagenet_state_dict(allow_download=not offline), "IMAGENET1K_V1"
+    if spec == "auto":
+        try:
+            return _imagenet_state_dict(allow_download=not offline), "IMAGENET1K_V1"
+        except WeightsError as e:
+            log.warning("!" * 78)
+            log.warning("NO IMAGENET WEIGHTS: %s", e)
+            log.warning("Using a seeded RANDOM ResNet18 (weights_id=random-seed0). Features are")
+            log.warning("much weaker; put resnet18-f37072fd.pth in $TORCH_HOME/hub/checkpoints or")
+            log.warning("set features.weights to a file path to use real weights.")
+            log.warning("!" * 78)
+            return None, "random-seed0"
+    path = Path(spec)
+    if not path.is_file():
+        raise WeightsError(f"features.weights={spec!r}: not auto|imagenet|random and no such file")
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise WeightsError(f"{path}: not a loadable state dict ({e})") from e
+    return sd, _file_id(path)
+
+
+def pick_device(spec: str) -> torch.device:
+    """``auto`` -> cuda when available, else cpu; ``cuda`` without a GPU is an error."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(spec)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise WeightsError(f"features.device={spec!r} but CUDA is not available")
+    return dev
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """bf16 autocast where the hardware runs it natively (AMX/AVX512-BF16, CUDA), else fp32."""
+    if precision == "fp32":
+        return torch.float32
+    if precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if _cpu_has_bf16() else torch.float32
+
+
+def load_backbone(weights: str = "auto", device: str = "auto", precision: str = "auto") -> Backbone:
+    """Build the frozen ResNet18 feature extractor (``fc`` replaced by identity)."""
+    state, weights_id = resolve_weights(weights)
+    dev = pick_device(device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # "random-seed0": the same random backbone everywhere
+        model = torchvision.models.resnet18(weights=None)
+    if state is not None:
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as e:
+            raise WeightsError(f"weights {weights_id} do not fit ResNet18 ({e})") from e
+    model.fc = torch.nn.Identity()
+    model.eval().requires_grad_(False)
+    model = model.to(dev, memory_format=torch.channels_last)
+    return Backbone(model, weights_id, dev, pick_dtype(precision, dev))

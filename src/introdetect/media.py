@@ -1,0 +1,232 @@
+"""PyAV media access: open, probe, and one streaming pass over video + audio.
+
+One pass over the container demuxes the video and the default audio stream together, so
+each episode is decoded once. Video frames are sampled on the step grid (step ``i`` covers
+``[i/fps, (i+1)/fps)``; its sample is the frame on screen at the step's centre), rotated as
+a player shows them, and resized inside PyAV (only sampled frames are converted). Audio is
+resampled to mono float32 at a fixed rate. All times are seconds from the stream start.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+class MediaError(RuntimeError):
+    """A media file cannot be opened or decoded; the message names the file and cause."""
+
+
+@dataclass(frozen=True)
+class ProbeInfo:
+    """What the container header says (decoded timestamps are trusted over it)."""
+
+    path: str
+    duration_s: float | None
+    width: int
+    height: int
+    video_codec: str
+    avg_fps: float | None
+    has_audio: bool
+    audio_codec: str | None
+    audio_rate: int | None
+    audio_channels: int | None
+    rotation: int
+
+
+def open_container(path: str | Path) -> av.container.InputContainer:
+    """Open a media file with PyAV, turning every failure into a one-line :class:`MediaError`."""
+    path = Path(path)
+    if not path.exists():
+        raise MediaError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise MediaError(f"{path}: empty file")
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as e:
+        raise MediaError(f"{path}: cannot open ({e})") from e
+
+
+def _stream_start(stream: av.stream.Stream) -> float:
+    if stream.start_time is None:
+        return 0.0
+    return float(stream.start_time * stream.time_base)
+
+
+def probe(path: str | Path) -> ProbeInfo:
+    """Read stream metadata without decoding."""
+    with open_container(path) as c:
+        if not c.streams.video:
+            raise MediaError(f"{path}: no video stream")
+        v = c.streams.video[0]
+        a = c.streams.audio[0] if c.streams.audio else None
+        dur = None
+        if v.duration is not None:
+            dur = float(v.duration * v.time_base)
+        elif c.duration is not None:
+            dur = c.duration / 1e6
+        rate = v.average_rate
+        return ProbeInfo(
+            path=str(path),
+            duration_s=dur,
+            width=v.codec_context.width,
+            height=v.codec_context.height,
+            video_codec=v.codec_context.name,
+            avg_fps=float(rate) if rate else None,
+            has_audio=a is not None,
+            audio_codec=a.codec_context.name if a else None,
+            audio_rate=a.codec_context.sample_rate if a else None,
+            audio_channels=a.codec_context.channels if a else None,
+            rotation=0,
+        )
+
+
+@dataclass
+class DecodeResult:
+    """Filled in by :func:`stream_episode` once the pass is over."""
+
+    duration_s: float = 0.0
+    n_steps: int = 0
+    audio: np.ndarray | None = None  # mono float32 at the requested rate, or None (no audio)
+    audio_note: str = ""
+    corrupt_packets: int = 0
+
+
+def _frame_to_rgb(frame: av.VideoFrame, size: int) -> np.ndarray:
+    """Resize inside PyAV (swscale) and apply the display rotation: [size, size, 3] uint8."""
+    rgb = frame.reformat(width=size, height=size, format="rgb24").to_ndarray()
+    rot = int(getattr(frame, "rotation", 0) or 0) % 360
+    if rot:
+        # PyAV reports the counter-clockwise rotation a player applies for display.
+        rgb = np.ascontiguousarray(np.rot90(rgb, k=rot // 90))
+    return rgb
+
+
+def stream_episode(
+    path: str | Path,
+    fps: float,
+    window_s: float,
+    frame_size: int,
+    audio_sr: int,
+    result: DecodeResult,
+    max_corrupt: int = 20,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Decode ``path`` once; yield ``(step_index, rgb[frame_size, frame_size, 3])`` per step.
+
+    Video and the default audio stream are demuxed in one pass up to ``window_s`` seconds.
+    When the generator is exhausted, ``result`` holds the decoded duration, the step count
+    and the audio track. Steps with no frame of their own (variable frame rate, gaps) repeat
+    the frame on screen. Raises :class:`MediaError` when nothing can be decoded.
+    """
+    path = Path(path)
+    container = open_container(path)
+    try:
+        if not container.streams.video:
+            raise MediaError(f"{path}: no video stream")
+        vstream = container.streams.video[0]
+        vstream.thread_type = "AUTO"
+        astream = container.streams.audio[0] if container.streams.audio else None
+        if astream is not None and len(container.streams.audio) > 1:
+            default = [s for s in container.streams.audio if s.disposition & 1]  # DEFAULT flag
+            astream = default[0] if default else astream
+            result.audio_note = (
+                f"{len(container.streams.audio)} audio streams, used #{astream.index}"
+            )
+        v0 = _stream_start(vstream)
+        a0 = _stream_start(astream) if astream is not None else 0.0
+        streams = [vstream] + ([astream] if astream is not None else [])
+
+        resampler = None
+        resampler_layout = None
+        audio_chunks: list[np.ndarray] = []
+        audio_samples = 0
+        audio_needed = int(window_s * audio_sr)
+        audio_done = astream is None
+        video_done = False
+
+        step = 0
+        prev: av.VideoFrame | None = None
+        last_t = None
+        last_dur = 1.0 / 25
+        n_frames = 0
+        bad_run = 0
+
+        for packet in container.demux(streams):
+            if video_done and audio_done:
+                break
+            is_video = packet.stream.type == "video"
+            if (is_video and video_done) or (not is_video and audio_done):
+                continue
+            try:
+                frames = packet.decode()
+                bad_run = 0
+            except av.error.FFmpegError as e:
+                result.corrupt_packets += 1
+                bad_run += 1
+                if bad_run >= max_corrupt:
+                    raise MediaError(f"{path}: {bad_run} corrupt packets in a row ({e})") from e
+                continue
+            for frame in frames:
+                if is_video:
+                    if frame.pts is None:
+                        continue
+                    t = float(frame.pts * frame.time_base) - v0
+                    if last_t is not None and t > last_t:
+                        last_dur = t - last_t
+                    if t >= window_s:
+                        video_done = True
+                        break
+                    # Emit every step whose centre lies before this frame's time: the frame
+                    # on screen at that centre is the previous one.
+                    while (step + 0.5) / fps < t:
+                        yield step, _frame_to_rgb(prev if prev is not None else frame, frame_size)
+                        step += 1
+                    prev, last_t = frame, max(t, last_t or t)
+                    n_frames += 1
+                else:
+                    layout = frame.layout.name
+                    if resampler is None or layout != resampler_layout:
+                        # Recreate on a mid-stream layout change (the resampler is fixed to one).
+                        resampler = av.AudioResampler(format="flt", layout="mono", rate=audio_sr)
+                        resampler_layout = layout
+                    t = float(frame.pts * frame.time_base) - a0 if frame.pts is not None else None
+                    for out in resampler.resample(frame):
+                        arr = out.to_ndarray().reshape(-1)
+                        if t is not None and not audio_chunks and t > 0.05:
+                            # Audio starts after the video: pad so sample 0 is time 0.
+                            pad = np.zeros(int(t * audio_sr), np.float32)
+                            audio_chunks.append(pad)
+                            audio_samples += pad.size
+                        audio_chunks.append(arr)
+                        audio_samples += arr.size
+                    if audio_samples >= audio_needed:
+                        audio_done = True
+        if n_frames == 0:
+            raise MediaError(f"{path}: no decodable video frame")
+        duration = min(window_s, (last_t or 0.0) + last_dur)
+        n_steps = max(1, math.ceil(duration * fps - 1e-6))
+        while step < n_steps:
+            yield step, _frame_to_rgb(prev, frame_size)
+            step += 1
+        result.duration_s = duration
+        result.n_steps = n_steps
+        if astream is not None:
+            if resampler is not None:
+                for out in resampler.resample(None):
+                    audio_chunks.append(out.to_ndarray().reshape(-1))
+            audio = np.concatenate(audio_chunks) if audio_chunks else np.zeros(0, np.float32)
+            result.audio = audio[:audio_needed].astype(np.float32, copy=False)
+        else:
+            result.audio_note = "no audio stream"
+    except av.error.FFmpegError as e:
+        raise MediaError(f"{path}: decode failed ({e})") from e
+    finally:
+        container.close()

@@ -1,0 +1,61 @@
+"""Accuracy of predicted intervals against labels: per episode and summarised.
+
+Conventions: IoU is 1 for a correct null (no intro predicted, none labelled) and 0 for a
+miss or a false alarm. "Within k s" needs both boundaries within k seconds (a correct null
+counts as within). MAE of start/end is over episodes where both label and prediction have
+an interval.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+Interval = tuple[float, float] | list[float] | None
+
+
+def interval_iou(a: Interval, b: Interval) -> float:
+    """Intersection over union of two intervals; the null conventions above."""
+    if a is None or b is None:
+        return float(a is None and b is None)
+    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
+    union = max(a[1], b[1]) - min(a[0], b[0])
+    return inter / union if union > 0 else 0.0
+
+
+def episode_scores(pred: Interval, label: Interval) -> dict[str, Any]:
+    """All per-episode measures for one prediction against one label."""
+    row: dict[str, Any] = {
+        "iou": interval_iou(pred, label),
+        "presence_correct": (pred is None) == (label is None),
+        "start_err": None,
+        "end_err": None,
+    }
+    if pred is not None and label is not None:
+        row["start_err"] = abs(pred[0] - label[0])
+        row["end_err"] = abs(pred[1] - label[1])
+        worst = max(row["start_err"], row["end_err"])
+        row["within_1s"], row["within_2s"] = worst <= 1.0, worst <= 2.0
+    else:
+        row["within_1s"] = row["within_2s"] = pred is None and label is None
+    return row
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean IoU, IoU >= 0.5 share, within 1 s / 2 s shares, MAE start/end, presence accuracy."""
+    if not rows:
+        return {"n": 0}
+    starts = [r["start_err"] for r in rows if r["start_err"] is not None]
+    ends = [r["end_err"] for r in rows if r["end_err"] is not None]
+    ious = np.array([r["iou"] for r in rows])
+    return {
+        "n": len(rows),
+        "mean_iou": round(float(ious.mean()), 4),
+        "iou_ge_0.5": round(float((ious >= 0.5).mean()), 4),
+        "within_1s": round(float(np.mean([r["within_1s"] for r in rows])), 4),
+        "within_2s": round(float(np.mean([r["within_2s"] for r in rows])), 4),
+        "mae_start_s": round(float(np.mean(starts)), 3) if starts else None,
+        "mae_end_s": round(float(np.mean(ends)), 3) if ends else None,
+        "presence_acc": round(float(np.mean([r["presence_correct"] for r in rows])), 4),
+    }

@@ -1,0 +1,295 @@
+"""Typed, validated parameters loaded once from ``params.yaml``.
+
+Every section is a frozen dataclass. Unknown keys, wrong types and impossible values are
+rejected at load time with an error naming the key and the allowed values, so a typo in
+``dvc exp run -S ...`` fails in a second instead of after an hour of featurizing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+class ParamsError(ValueError):
+    """A params file is unreadable, has unknown keys, wrong types or impossible values."""
+
+
+@dataclass(frozen=True)
+class SynthParams:
+    """Demo dataset generator (see ``introdetect.synth``)."""
+
+    seed: int = 0
+    out_dir: str = "data/demo"
+    n_train_series: int = 6
+    n_unseen_series: int = 3
+    train_episodes_per_series: int = 6
+    test_episodes_per_seen_series: int = 2
+    episodes_per_unseen_series: int = 3
+    no_intro_fraction: float = 0.08
+    max_cold_open_s: float = 150.0
+    tail_s: tuple[float, float] = (15.0, 35.0)
+    n_broken_labels: int = 4
+
+
+@dataclass(frozen=True)
+class DataParams:
+    """Where the episodes and labels are, and how labels are cleaned."""
+
+    source: Literal["demo", "dirs"] = "demo"
+    train_dir: str = "data/demo/train"
+    train_labels: str = "data/demo/train_labels.json"
+    test_dir: str = "data/demo/test"
+    test_labels: str | None = "data/demo/test_labels.json"
+    label_policy: Literal["repair", "swap", "drop"] = "repair"
+    min_intro_s: float = 1.0
+    max_intro_s: float = 40.0
+    series_regex: str | None = None
+    video_extensions: tuple[str, ...] = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".ts", ".m4v")
+
+
+@dataclass(frozen=True)
+class FeatureParams:
+    """Stage one: decode, sample on the step grid, embed."""
+
+    fps: float = 2.0
+    window_s: float = 600.0
+    frame_size: int = 224
+    weights: str = "auto"
+    device: str = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    batch_size: int = 64
+    audio_sr: int = 16000
+    n_mels: int = 32
+    min_ok_fraction: float = 0.9
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """IntroDetector architecture."""
+
+    hidden: int = 128
+    layers: int = 2
+    dropout: float = 0.3
+    use_mels: bool = True
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """Stage two: training the BiLSTM and its heads on cached features."""
+
+    lr: float = 1e-3
+    batch_size: int = 4
+    epochs: int = 80
+    patience: int = 15
+    stop_rule: Literal["patience", "seed"] = "patience"
+    seed: int = 0
+    w_reg: float = 0.7
+    w_cls: float = 0.3
+    w_step: float = 1.0
+    step_pos_weight: float = 3.0
+    weight_decay: float = 1e-4
+    val_fraction: float = 0.2
+    val_split: Literal["series", "episodes"] = "series"
+    augment: bool = True
+
+
+@dataclass(frozen=True)
+class PredictParams:
+    """Stage three: smoothing and interval extraction."""
+
+    smoothing: Literal["gaussian", "moving_average", "none"] = "gaussian"
+    smooth_s: float = 1.0
+    threshold: float = 0.5
+    presence_threshold: float = 0.5
+    min_len_s: float = 1.5
+    max_len_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class Params:
+    """All sections of params.yaml."""
+
+    synth: SynthParams = field(default_factory=SynthParams)
+    data: DataParams = field(default_factory=DataParams)
+    features: FeatureParams = field(default_factory=FeatureParams)
+    model: ModelParams = field(default_factory=ModelParams)
+    train: TrainParams = field(default_factory=TrainParams)
+    predict: PredictParams = field(default_factory=PredictParams)
+
+
+# (section, key) -> (check, human-readable allowed range)
+_RANGES: dict[tuple[str, str], tuple[typing.Callable[[Any], bool], str]] = {
+    ("features", "fps"): (lambda v: 0 < v <= 30, "0 < fps <= 30"),
+    ("features", "window_s"): (lambda v: v > 0, "> 0"),
+    ("features", "frame_size"): (lambda v: 32 <= v <= 1024, "32..1024"),
+    ("features", "batch_size"): (lambda v: v >= 1, ">= 1"),
+    ("features", "audio_sr"): (lambda v: 4000 <= v <= 96000, "4000..96000"),
+    ("features", "n_mels"): (lambda v: 1 <= v <= 256, "1..256"),
+    ("features", "min_ok_fraction"): (lambda v: 0 <= v <= 1, "[0, 1]"),
+    ("features", "device"): (
+        lambda v: v in ("auto", "cpu") or v.startswith("cuda"),
+        "auto|cpu|cuda[:N]",
+    ),
+    ("model", "hidden"): (lambda v: v >= 1, ">= 1"),
+    ("model", "layers"): (lambda v: v >= 1, ">= 1"),
+    ("model", "dropout"): (lambda v: 0 <= v < 1, "[0, 1)"),
+    ("train", "lr"): (lambda v: 0 < v < 1, "0 < lr < 1"),
+    ("train", "batch_size"): (lambda v: v >= 1, ">= 1"),
+    ("train", "epochs"): (lambda v: v >= 1, ">= 1"),
+    ("train", "patience"): (lambda v: v >= 1, ">= 1"),
+    ("train", "w_reg"): (lambda v: v >= 0, ">= 0"),
+    ("train", "w_cls"): (lambda v: v >= 0, ">= 0"),
+    ("train", "w_step"): (lambda v: v >= 0, ">= 0"),
+    ("train", "step_pos_weight"): (lambda v: v > 0, "> 0"),
+    ("train", "val_fraction"): (lambda v: 0 < v < 1, "0 < val_fraction < 1"),
+    ("predict", "threshold"): (lambda v: 0 <= v <= 1, "[0, 1]"),
+    ("predict", "presence_threshold"): (lambda v: 0 <= v <= 1, "[0, 1]"),
+    ("predict", "smooth_s"): (lambda v: v >= 0, ">= 0"),
+    ("predict", "min_len_s"): (lambda v: v >= 0, ">= 0"),
+    ("predict", "max_len_s"): (lambda v: v > 0, "> 0"),
+    ("data", "min_intro_s"): (lambda v: v >= 0, ">= 0"),
+    ("data", "max_intro_s"): (lambda v: v > 0, "> 0"),
+    ("synth", "no_intro_fraction"): (lambda v: 0 <= v < 1, "[0, 1)"),
+    ("synth", "n_train_series"): (lambda v: v >= 1, ">= 1"),
+    ("synth", "max_cold_open_s"): (lambda v: v >= 20, ">= 20"),
+}
+
+
+def _coerce(section: str, key: str, value: Any, hint: Any) -> Any:
+    """Check ``value`` against the type hint ``hint``; return it (tuples from lists)."""
+    where = f"{section}.{key}"
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(section, key, value, arg)
+            except ParamsError as e:
+                errors.append(str(e))
+        raise ParamsError(f"params: {where}={value!r} has the wrong type ({'; '.join(errors)})")
+    if origin is Literal:
+        allowed = typing.get_args(hint)
+        if value not in allowed:
+            raise ParamsError(f"params: {where}={value!r} is not one of {'|'.join(allowed)}")
+        return value
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if not isinstance(value, list | tuple):
+            raise ParamsError(f"params: {where}={value!r} must be a list")
+        inner = args[0]
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(section, key, v, inner) for v in value)
+        if len(value) != len(args):
+            raise ParamsError(f"params: {where} must have {len(args)} items, got {len(value)}")
+        return tuple(_coerce(section, key, v, a) for v, a in zip(value, args, strict=True))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ParamsError(f"params: {where}={value!r} must be true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ParamsError(f"params: {where}={value!r} must be an integer")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ParamsError(f"params: {where}={value!r} must be a number")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ParamsError(f"params: {where}={value!r} must be a string")
+        return value
+    return value
+
+
+def _build_section(name: str, cls: type, raw: Any) -> Any:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ParamsError(f"params: section '{name}' must be a mapping, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ParamsError(
+            f"params: unknown key(s) {', '.join(f'{name}.{k}' for k in unknown)}; "
+            f"known keys of '{name}': {', '.join(sorted(known))}"
+        )
+    values = {}
+    for key, value in raw.items():
+        v = _coerce(name, key, value, hints[key])
+        check = _RANGES.get((name, key))
+        if check is not None and v is not None and not check[0](v):
+            raise ParamsError(f"params: {name}.{key}={v!r} is out of range (allowed: {check[1]})")
+        values[key] = v
+    return cls(**values)
+
+
+def params_from_dict(raw: dict[str, Any] | None) -> Params:
+    """Build and validate :class:`Params` from a parsed params.yaml mapping."""
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        raise ParamsError("params: the file must contain a mapping of sections")
+    sections = {f.name: f for f in dataclasses.fields(Params)}
+    unknown = sorted(set(raw) - set(sections))
+    if unknown:
+        raise ParamsError(
+            f"params: unknown section(s) {', '.join(unknown)}; known: {', '.join(sections)}"
+        )
+    hints = typing.get_type_hints(Params)
+    built = {name: _build_section(name, hints[name], raw.get(name)) for name in sections}
+    p = Params(**built)
+    _check_cross(p)
+    return p
+
+
+def _check_cross(p: Params) -> None:
+    """Constraints that involve more than one key."""
+    if p.predict.min_len_s >= p.predict.max_len_s:
+        raise ParamsError(
+            f"params: predict.min_len_s={p.predict.min_len_s} must be < "
+            f"predict.max_len_s={p.predict.max_len_s}"
+        )
+    if p.features.window_s < p.predict.max_len_s:
+        raise ParamsError(
+            f"params: features.window_s={p.features.window_s} is shorter than the longest "
+            f"intro predict.max_len_s={p.predict.max_len_s}"
+        )
+    if p.data.min_intro_s >= p.data.max_intro_s:
+        raise ParamsError("params: data.min_intro_s must be < data.max_intro_s")
+    lo, hi = p.synth.tail_s
+    if not 0 <= lo <= hi:
+        raise ParamsError(
+            f"params: synth.tail_s={list(p.synth.tail_s)} must be [lo, hi], 0<=lo<=hi"
+        )
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate a params.yaml file."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: params file not found") from None
+    except yaml.YAMLError as e:
+        raise ParamsError(f"{path}: not valid YAML ({e})") from e
+    try:
+        return params_from_dict(raw)
+    except ParamsError as e:
+        raise ParamsError(f"{path}: {e}") from None
+
+
+def params_to_dict(p: Params) -> dict[str, Any]:
+    """Plain-dict form (for checkpoints and reports)."""
+    return dataclasses.asdict(p)

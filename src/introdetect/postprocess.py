@@ -1,0 +1,71 @@
+"""Post-processing shared by the predict stage and ``introdetect detect``: smoothing of
+per-step probabilities and extraction of the best intro interval."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def smooth_predictions(
+    probs: np.ndarray, fps: float, method: str = "gaussian", width_s: float = 1.0
+) -> np.ndarray:
+    """Smooth a per-step probability curve [T].
+
+    ``gaussian``: sigma = ``width_s`` seconds; ``moving_average``: a centred box of
+    ``width_s`` seconds; ``none``: unchanged. Edges are handled by renormalising the kernel
+    over valid samples, so values stay in [0, 1] and do not sag at the ends.
+    """
+    probs = np.asarray(probs, np.float64)
+    if method == "none" or width_s <= 0 or probs.size < 2:
+        return probs.copy()
+    if method == "gaussian":
+        sigma = width_s * fps
+        r = max(1, int(np.ceil(3 * sigma)))
+        k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    elif method == "moving_average":
+        r = max(0, int(round(width_s * fps / 2)))
+        k = np.ones(2 * r + 1)
+    else:
+        raise ValueError(f"unknown smoothing method {method!r}")
+    num = np.convolve(probs, k, mode="same")
+    den = np.convolve(np.ones_like(probs), k, mode="same")
+    return num / den
+
+
+def extract_best_interval(
+    probs: np.ndarray,
+    fps: float,
+    threshold: float = 0.5,
+    min_len_s: float = 1.5,
+    max_len_s: float = 30.0,
+) -> tuple[float, float, float] | None:
+    """The best contiguous run of steps with ``probs >= threshold``.
+
+    Runs shorter than ``min_len_s`` are ignored; a run longer than ``max_len_s`` is cut to
+    its best ``max_len_s`` window. The best run is the one with the largest probability mass.
+    Returns ``(start_s, end_s, score)`` with score = mean probability in the run, or None.
+    """
+    probs = np.asarray(probs, np.float64)
+    above = probs >= threshold
+    if not above.any():
+        return None
+    edges = np.diff(np.concatenate([[0], above.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    min_steps = max(1, int(np.ceil(min_len_s * fps - 1e-9)))
+    max_steps = max(min_steps, int(np.floor(max_len_s * fps + 1e-9)))
+    best = None
+    for a, b in zip(starts, ends, strict=True):
+        if b - a < min_steps:
+            continue
+        if b - a > max_steps:  # best window of max_steps inside the run
+            c = np.concatenate([[0.0], np.cumsum(probs[a:b])])
+            sums = c[max_steps:] - c[:-max_steps]
+            off = int(np.argmax(sums))
+            a, b = a + off, a + off + max_steps
+        mass = float(probs[a:b].sum())
+        if best is None or mass > best[2]:
+            best = (a, b, mass)
+    if best is None:
+        return None
+    a, b, mass = best
+    return a / fps, b / fps, mass / (b - a)

@@ -1,0 +1,151 @@
+"""HDF5 feature store: one file per episode, provenance attributes, atomic writes.
+
+``data/features/<split>/<episode_id>.h5`` holds ``visual [T, 512] float16``,
+``audio [T, A] float32`` and ``t [T] float32`` (step start times), plus attributes that say
+exactly how it was made. A file is written to a temp name and ``os.replace``d, so a killed
+run never leaves a torn file. :func:`is_current` decides whether an existing file can be
+reused (same source file, same feature config).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+SCHEMA_VERSION = 1
+
+# Attributes that must match for features to be interchangeable.
+CONFIG_KEYS = (
+    "schema_version",
+    "fps",
+    "window_s",
+    "backbone",
+    "weights_id",
+    "frame_size",
+    "audio_sr",
+    "n_mels",
+)
+# Attributes that must match between a model's training features and the features it reads.
+MODEL_COMPAT_KEYS = (
+    "schema_version",
+    "fps",
+    "backbone",
+    "weights_id",
+    "frame_size",
+    "audio_sr",
+    "n_mels",
+)
+
+
+class StoreError(RuntimeError):
+    """A feature file is missing, unreadable or incompatible."""
+
+
+@dataclass
+class EpisodeFeatures:
+    """The content of one feature file."""
+
+    visual: np.ndarray  # [T, 512] float16
+    audio: np.ndarray  # [T, A] float32
+    t: np.ndarray  # [T] float32, step start times in seconds
+    attrs: dict[str, Any]
+
+
+def source_fingerprint(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Cheap content fingerprint: size + blake2b of the first and last MiB."""
+    path = Path(path)
+    size = path.stat().st_size
+    h = hashlib.blake2b(digest_size=16)
+    h.update(str(size).encode())
+    with path.open("rb") as f:
+        h.update(f.read(chunk))
+        if size > chunk:
+            f.seek(max(size - chunk, chunk))
+            h.update(f.read(chunk))
+    return h.hexdigest()
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, bytes):
+        return v.decode()
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def write_episode(path: str | Path, feats: EpisodeFeatures) -> None:
+    """Write atomically: temp file in the same folder, then ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("visual", data=feats.visual.astype(np.float16))
+            f.create_dataset("audio", data=feats.audio.astype(np.float32))
+            f.create_dataset("t", data=feats.t.astype(np.float32))
+            for k, v in feats.attrs.items():
+                f.attrs[k] = "" if v is None else v
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def read_attrs(path: str | Path) -> dict[str, Any]:
+    """Only the attributes (cheap)."""
+    try:
+        with h5py.File(path, "r") as f:
+            return {k: _plain(v) for k, v in f.attrs.items()}
+    except (OSError, KeyError) as e:
+        raise StoreError(f"{path}: unreadable feature file ({e})") from e
+
+
+def read_episode(path: str | Path) -> EpisodeFeatures:
+    """Load one episode's features into memory."""
+    try:
+        with h5py.File(path, "r") as f:
+            return EpisodeFeatures(
+                visual=f["visual"][()],
+                audio=f["audio"][()],
+                t=f["t"][()],
+                attrs={k: _plain(v) for k, v in f.attrs.items()},
+            )
+    except (OSError, KeyError) as e:
+        raise StoreError(f"{path}: unreadable feature file ({e})") from e
+
+
+def is_current(path: str | Path, expected: dict[str, Any], fingerprint: str) -> bool:
+    """True when ``path`` exists, is readable, and matches config + source fingerprint."""
+    path = Path(path)
+    if not path.exists():
+        return False
+    try:
+        attrs = read_attrs(path)
+    except StoreError:
+        return False
+    if attrs.get("source_fingerprint") != fingerprint:
+        return False
+    return all(_same(attrs.get(k), expected.get(k)) for k in CONFIG_KEYS)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return abs(float(a) - float(b)) < 1e-9
+    return a == b
+
+
+def check_compatible(attrs: dict[str, Any], reference: dict[str, Any], where: str) -> None:
+    """Refuse features made with another backbone/weights/fps than ``reference``."""
+    bad = [
+        f"{k}={attrs.get(k)!r} (model: {reference.get(k)!r})"
+        for k in MODEL_COMPAT_KEYS
+        if not _same(attrs.get(k), reference.get(k))
+    ]
+    if bad:
+        raise StoreError(f"{where}: features incompatible with the model: {', '.join(bad)}")

@@ -1,0 +1,218 @@
+"""Training: series-aware validation split, loss, train/eval loops, early stopping, checkpoints."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from introdetect.data import Episode, IntroDataset, collate
+from introdetect.model import IntroDetector
+from introdetect.params import ModelParams, TrainParams
+from introdetect.store import MODEL_COMPAT_KEYS
+
+log = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    """Deterministic CPU training for a fixed seed."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def split_train_val(
+    episodes: list[Episode], val_fraction: float, mode: str, seed: int
+) -> tuple[list[Episode], list[Episode], str]:
+    """Hold out whole series (``mode=series``, needs >= 3 series) so validation loss measures
+    what matters on new shows; otherwise a share of each series' episodes. Returns
+    (train, val, description)."""
+    rng = np.random.default_rng(seed)
+    series = sorted({e.series for e in episodes})
+    if mode == "series" and len(series) >= 3:
+        n_val = max(1, round(val_fraction * len(series)))
+        val_series = set(rng.permutation(series)[:n_val].tolist())
+        train = [e for e in episodes if e.series not in val_series]
+        val = [e for e in episodes if e.series in val_series]
+        return train, val, f"series hold-out: {sorted(val_series)}"
+    if mode == "series":
+        log.warning(
+            "only %d series: validating on held-out episodes instead of series", len(series)
+        )
+    train, val = [], []
+    for s in series:
+        eps = [e for e in episodes if e.series == s]
+        order = rng.permutation(len(eps))
+        n_val = int(math.floor(val_fraction * len(eps) + 0.5)) if len(eps) > 1 else 0
+        val += [eps[i] for i in order[:n_val]]
+        train += [eps[i] for i in order[n_val:]]
+    if not val and len(train) > 1:
+        val = [train.pop()]
+    return train, val, "episode hold-out within series"
+
+
+def input_stats(episodes: list[Episode]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean/std over all steps of the training episodes."""
+    x = np.concatenate([e.x for e in episodes], axis=0).astype(np.float64)
+    return torch.from_numpy(x.mean(0)).float(), torch.from_numpy(x.std(0)).float()
+
+
+def compute_loss(
+    out: dict[str, torch.Tensor], batch: dict[str, Any], tp: TrainParams
+) -> torch.Tensor:
+    """w_reg * MSE(relative interval, present episodes) + w_cls * BCE(presence)
+    + w_step * BCE(per-step intro, valid steps)."""
+    present = batch["presence"] > 0.5
+    reg = (
+        F.mse_loss(out["reg"][present], batch["reg"][present])
+        if present.any()
+        else out["reg"].sum() * 0.0
+    )
+    cls = F.binary_cross_entropy_with_logits(out["presence_logit"], batch["presence"])
+    mask = batch["mask"]
+    step = F.binary_cross_entropy_with_logits(
+        out["step_logit"][mask],
+        batch["y"][mask],
+        pos_weight=torch.tensor(tp.step_pos_weight),
+    )
+    return tp.w_reg * reg + tp.w_cls * cls + tp.w_step * step
+
+
+def train_one_epoch(
+    model: IntroDetector, loader: DataLoader, optimizer: torch.optim.Optimizer, tp: TrainParams
+) -> float:
+    """One pass over ``loader``; returns the mean loss."""
+    model.train()
+    total, n = 0.0, 0
+    for batch in loader:
+        out = model(batch["x"], batch["lengths"])
+        loss = compute_loss(out, batch, tp)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        optimizer.step()
+        total += loss.item() * len(batch["episode_id"])
+        n += len(batch["episode_id"])
+    return total / max(n, 1)
+
+
+@torch.no_grad()
+def evaluate_loss(model: IntroDetector, loader: DataLoader, tp: TrainParams) -> float:
+    """Mean loss over ``loader`` without gradient."""
+    model.eval()
+    total, n = 0.0, 0
+    for batch in loader:
+        loss = compute_loss(model(batch["x"], batch["lengths"]), batch, tp)
+        total += loss.item() * len(batch["episode_id"])
+        n += len(batch["episode_id"])
+    return total / max(n, 1)
+
+
+@dataclass
+class FitResult:
+    """What training did."""
+
+    best_epoch: int = 0
+    best_val_loss: float = float("inf")
+    epochs_run: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    split: str = ""
+    n_train: int = 0
+    n_val: int = 0
+
+
+def save_checkpoint(path: str | Path, model: IntroDetector, meta: dict[str, Any]) -> None:
+    """Atomic save: a killed run leaves the previous checkpoint intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save({"state_dict": model.state_dict(), **meta}, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | Path) -> tuple[IntroDetector, dict[str, Any]]:
+    """Rebuild the model from a checkpoint; returns (model in eval mode, metadata)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: model checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        model = IntroDetector(**ckpt["model_args"])
+        model.load_state_dict(ckpt["state_dict"])
+    except (RuntimeError, KeyError, EOFError, OSError) as e:
+        raise RuntimeError(f"{path}: not a loadable introdetect checkpoint ({e})") from e
+    model.eval()
+    return model, {k: v for k, v in ckpt.items() if k != "state_dict"}
+
+
+def fit(
+    episodes: list[Episode],
+    mp: ModelParams,
+    tp: TrainParams,
+    checkpoint: str | Path,
+    meta: dict[str, Any],
+    live: Any = None,
+) -> FitResult:
+    """Train on ``episodes`` with early stopping; the best model by validation loss is saved
+    to ``checkpoint`` together with ``meta`` (params, feature provenance, ...)."""
+    seed_everything(tp.seed)
+    train_eps, val_eps, how = split_train_val(episodes, tp.val_fraction, tp.val_split, tp.seed)
+    log.info("training on %d episodes, validating on %d (%s)", len(train_eps), len(val_eps), how)
+    in_dim = train_eps[0].x.shape[1]
+    model_args = {"in_dim": in_dim, "hidden": mp.hidden, "layers": mp.layers, "dropout": mp.dropout}
+    model = IntroDetector(**model_args)
+    model.set_normalisation(*input_stats(train_eps))
+    gen = torch.Generator().manual_seed(tp.seed)
+    train_loader = DataLoader(
+        IntroDataset(train_eps, augment=tp.augment, seed=tp.seed),
+        batch_size=tp.batch_size,
+        shuffle=True,
+        collate_fn=collate,
+        generator=gen,
+    )
+    val_loader = DataLoader(
+        IntroDataset(val_eps or train_eps), batch_size=tp.batch_size, collate_fn=collate
+    )
+    opt = torch.optim.Adam(model.parameters(), lr=tp.lr, weight_decay=tp.weight_decay)
+    res = FitResult(split=how, n_train=len(train_eps), n_val=len(val_eps))
+    full_meta = {**meta, "model_args": model_args}
+    bad_epochs = 0
+    bar = tqdm(range(1, tp.epochs + 1), desc="train", unit="epoch")
+    for epoch in bar:
+        train_loss = train_one_epoch(model, train_loader, opt, tp)
+        val_loss = evaluate_loss(model, val_loader, tp)
+        res.history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
+        res.epochs_run = epoch
+        bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
+        if live is not None:
+            live.log_metric("train_loss", train_loss)
+            live.log_metric("val_loss", val_loss)
+            live.next_step()
+        if val_loss < res.best_val_loss:
+            res.best_val_loss, res.best_epoch, bad_epochs = val_loss, epoch, 0
+            save_checkpoint(checkpoint, model, full_meta | {"epoch": epoch, "val_loss": val_loss})
+        else:
+            bad_epochs += 1
+        if tp.stop_rule == "seed" and val_loss > res.best_val_loss * 1.1:
+            log.info("stopping at epoch %d: val loss %.4f > 1.1 x best", epoch, val_loss)
+            break
+        if tp.stop_rule == "patience" and bad_epochs >= tp.patience:
+            log.info("stopping at epoch %d: no improvement for %d epochs", epoch, tp.patience)
+            break
+    return res
+
+
+def provenance(attrs: dict[str, Any]) -> dict[str, Any]:
+    """The feature-file attributes a model depends on."""
+    return {k: attrs.get(k) for k in MODEL_COMPAT_KEYS}

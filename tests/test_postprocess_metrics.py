@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+from introdetect.metrics import episode_scores, interval_iou, summarize
+from introdetect.postprocess import extract_best_interval, smooth_predictions
+
+
+def test_smoothing_keeps_range_and_edges():
+    p = np.array([1.0, 1, 1, 0, 0, 0, 0, 1, 1, 1])
+    for method in ("gaussian", "moving_average"):
+        s = smooth_predictions(p, 2.0, method, 1.0)
+        assert s.shape == p.shape and s.min() >= 0 and s.max() <= 1
+        assert s[0] > 0.8 and s[-1] > 0.8  # no sagging at the ends
+    assert np.array_equal(smooth_predictions(p, 2.0, "none", 1.0), p)
+    with pytest.raises(ValueError):
+        smooth_predictions(p, 2.0, "median", 1.0)
+
+
+def test_smoothing_removes_a_single_spike():
+    p = np.zeros(40)
+    p[10] = 1.0
+    assert smooth_predictions(p, 2.0, "gaussian", 1.0).max() < 0.5
+
+
+def test_best_interval_picks_the_largest_mass():
+    p = np.zeros(40)
+    p[4:8] = 0.6  # 2 s, weak
+    p[20:32] = 0.9  # 6 s, strong
+    assert extract_best_interval(p, 2.0, 0.5, 1.5, 30) == pytest.approx((10.0, 16.0, 0.9))
+
+
+def test_best_interval_bounds():
+    p = np.zeros(100)
+    p[10:12] = 1.0  # 1 s: shorter than min
+    assert extract_best_interval(p, 2.0, 0.5, 1.5, 30) is None
+    p[:] = 0
+    p[0:80] = 0.6
+    p[30:40] = 0.95
+    a, b, _ = extract_best_interval(p, 2.0, 0.5, 1.5, 10.0)  # 40 s run cut to best 10 s
+    assert b - a == 10.0 and a <= 15.0 <= 20.0 <= b
+    assert extract_best_interval(np.zeros(10), 2.0) is None
+
+
+def test_iou_cases():
+    assert interval_iou((0, 10), (5, 15)) == pytest.approx(1 / 3)
+    assert interval_iou((0, 10), (10, 20)) == 0
+    assert interval_iou(None, None) == 1 and interval_iou(None, (1, 2)) == 0
+    assert interval_iou((1, 2), None) == 0
+
+
+def test_episode_scores_and_summary():
+    rows = [
+        episode_scores((10.0, 20.0), (10.5, 19.0)),  # within 1 s
+        episode_scores((10.0, 20.0), (12.0, 20.0)),  # start off by 2
+        episode_scores(None, None),  # correct null
+        episode_scores(None, (5.0, 9.0)),  # miss
+    ]
+    assert rows[0]["within_1s"] and not rows[1]["within_1s"] and rows[1]["within_2s"]
+    s = summarize(rows)
+    assert s["n"] == 4 and s["presence_acc"] == 0.75
+    assert s["mean_iou"] == pytest.approx((9 / 10 + 8 / 10 + 1 + 0) / 4, abs=1e-4)
+    assert s["iou_ge_0.5"] == 0.75 and s["within_1s"] == 0.5 and s["within_2s"] == 0.75
+    assert s["mae_start_s"] == pytest.approx(1.25) and s["mae_end_s"] == pytest.approx(0.5)
+    assert summarize([]) == {"n": 0}

@@ -1,0 +1,130 @@
+import json
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import make_clip
+from introdetect.features.audio import step_audio_features
+from introdetect.features.extract import feature_config, featurize_episode, featurize_many
+from introdetect.features.visual import WeightsError, load_backbone, resolve_weights
+from introdetect.params import FeatureParams
+from introdetect.store import (
+    EpisodeFeatures,
+    StoreError,
+    check_compatible,
+    is_current,
+    read_episode,
+    source_fingerprint,
+    write_episode,
+)
+
+FP = FeatureParams(weights="random", frame_size=32, batch_size=4)
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    return load_backbone("random", "cpu", "fp32")
+
+
+def test_store_round_trip_is_atomic(tmp_path):
+    feats = EpisodeFeatures(
+        np.random.rand(5, 512).astype(np.float16), np.random.rand(5, 33).astype(np.float32),
+        np.arange(5, dtype=np.float32) / 2, {"episode_id": "x", "fps": 2.0, "has_audio": True},
+    )
+    path = tmp_path / "x.h5"
+    write_episode(path, feats)
+    back = read_episode(path)
+    assert np.array_equal(back.visual, feats.visual) and np.array_equal(back.audio, feats.audio)
+    assert back.attrs["episode_id"] == "x" and back.attrs["fps"] == 2.0
+    assert [p.name for p in tmp_path.iterdir()] == ["x.h5"]  # no temp file left behind
+    (tmp_path / "torn.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 10)
+    with pytest.raises(StoreError, match="torn.h5"):
+        read_episode(tmp_path / "torn.h5")
+    assert not is_current(tmp_path / "torn.h5", {}, "")
+
+
+def test_check_compatible_refuses_other_backbone():
+    ref = {"schema_version": 1, "fps": 2.0, "backbone": "resnet18", "weights_id": "IMAGENET1K_V1",
+           "frame_size": 224, "audio_sr": 16000, "n_mels": 32}
+    check_compatible(dict(ref), ref, "x")
+    with pytest.raises(StoreError, match="weights_id"):
+        check_compatible(ref | {"weights_id": "random-seed0"}, ref, "x.h5")
+    with pytest.raises(StoreError, match="fps"):
+        check_compatible(ref | {"fps": 1.0}, ref, "x.h5")
+
+
+def test_audio_features_of_a_sine():
+    sr = 8000
+    t = np.arange(4 * sr) / sr
+    a = (0.5 * np.sin(2 * np.pi * 500 * t)).astype(np.float32)
+    f = step_audio_features(a, sr, 2.0, 8, 16)
+    assert f.shape == (8, 17)
+    assert np.allclose(f[:, 0], 0.5 / np.sqrt(2), atol=0.01)
+    silent = step_audio_features(None, sr, 2.0, 8, 16)
+    assert np.all(silent[:, 0] == 0) and np.all(silent[:, 1:] == -100)
+
+
+def test_weights_resolution(caplog, tmp_path, monkeypatch):
+    monkeypatch.setenv("INTRODETECT_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
+    assert resolve_weights("random") == (None, "random-seed0")
+    with caplog.at_level(logging.WARNING):
+        sd, wid = resolve_weights("auto")
+    assert sd is None and wid == "random-seed0" and "NO IMAGENET WEIGHTS" in caplog.text
+    with pytest.raises(WeightsError):
+        resolve_weights("imagenet")
+    with pytest.raises(WeightsError, match="no such file"):
+        resolve_weights(str(tmp_path / "missing.pth"))
+    import torchvision
+
+    path = tmp_path / "r18.pth"
+    torch.save(torchvision.models.resnet18().state_dict(), path)
+    sd, wid = resolve_weights(str(path))
+    assert sd is not None and wid.startswith("file:r18.pth:")
+    # an ImageNet file in the torch cache is picked up by torchvision's own mechanism
+    ckpt = tmp_path / "th" / "hub" / "checkpoints"
+    ckpt.mkdir(parents=True)
+    (ckpt / "resnet18-f37072fd.pth").write_bytes(path.read_bytes())
+    with pytest.raises(WeightsError, match="hash"):  # right name, wrong content: refused
+        resolve_weights("imagenet")
+
+
+def test_backbone_is_frozen_and_deterministic(backbone):
+    frames = np.random.default_rng(0).integers(0, 255, (3, 32, 32, 3), dtype=np.uint8)
+    a, b = backbone.embed(frames), load_backbone("random", "cpu", "fp32").embed(frames)
+    assert a.shape == (3, 512) and np.allclose(a, b, atol=1e-5)
+    assert not any(p.requires_grad for p in backbone.model.parameters())
+
+
+def test_featurize_episode_writes_provenance(tmp_path, clip, backbone):
+    out = tmp_path / "f" / "ep.h5"
+    feats = featurize_episode(clip, "ep", out, backbone, FP)
+    back = read_episode(out)
+    assert back.visual.shape == (6, 512) and back.visual.dtype == np.float16
+    assert back.audio.shape == (6, 33) and np.allclose(back.t, np.arange(6) / 2)
+    for key in ("schema_version", "episode_id", "duration_s", "fps", "window_s", "backbone",
+                "weights_id", "frame_size", "audio_sr", "n_mels", "source_size",
+                "source_mtime", "source_fingerprint"):
+        assert key in back.attrs, key
+    assert back.attrs["weights_id"] == "random-seed0" and back.attrs["has_audio"]
+    assert np.allclose(feats.visual.astype(np.float32), back.visual.astype(np.float32))
+
+
+def test_featurize_many_skips_current_and_records_failures(tmp_path, backbone):
+    good = make_clip(tmp_path / "v" / "a.mp4")
+    other = make_clip(tmp_path / "v" / "b.mp4", seconds=2.0)
+    bad = tmp_path / "v" / "c.mp4"
+    bad.write_bytes(b"not a video" * 50)
+    eps = [("a", good), ("b", other), ("c", bad)]
+    s1 = featurize_many(eps, tmp_path / "feat", backbone, FP)
+    assert sorted(s1.done) == ["a", "b"] and list(s1.failed) == ["c"]
+    errors = json.loads((tmp_path / "feat" / "errors.json").read_text())
+    assert "c.mp4" in errors["c"]["error"] and errors["c"]["file"] == str(bad)
+    s2 = featurize_many(eps, tmp_path / "feat", backbone, FP)
+    assert sorted(s2.skipped) == ["a", "b"] and not s2.done
+    # a changed config is not current: the episode is recomputed
+    fp2 = FeatureParams(weights="random", frame_size=32, batch_size=4, fps=1.0)
+    cfg = feature_config(fp2, backbone)
+    assert not is_current(tmp_path / "feat" / "a.h5", cfg, source_fingerprint(good))
