@@ -52,8 +52,9 @@ def make_clip(
             for a in range(0, total, 1024):
                 tt = (np.arange(a, a + 1024) / audio_rate).astype(np.float32)
                 data = np.repeat((0.3 * np.sin(2 * np.pi * tone_hz * tt))[None], ch, 0)
-                af = av.AudioFrame.from_ndarray(np.ascontiguousarray(data, np.float32),
-                                                format="fltp", layout=layout)
+                af = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(data, np.float32), format="fltp", layout=layout
+                )
                 af.sample_rate = audio_rate
                 af.pts = a
                 af.time_base = Fraction(1, audio_rate)
@@ -72,10 +73,17 @@ def clip(tmp_path: Path) -> Path:
 
 TINY_PARAMS = {
     "synth": {
-        "seed": 3, "out_dir": "data/demo", "n_train_series": 3, "n_unseen_series": 1,
-        "train_episodes_per_series": 3, "test_episodes_per_seen_series": 1,
-        "episodes_per_unseen_series": 2, "no_intro_fraction": 0.1, "max_cold_open_s": 25.0,
-        "tail_s": [4.0, 6.0], "n_broken_labels": 2,
+        "seed": 3,
+        "out_dir": "data/demo",
+        "n_train_series": 3,
+        "n_unseen_series": 1,
+        "train_episodes_per_series": 3,
+        "test_episodes_per_seen_series": 1,
+        "episodes_per_unseen_series": 2,
+        "no_intro_fraction": 0.1,
+        "max_cold_open_s": 25.0,
+        "tail_s": [4.0, 6.0],
+        "n_broken_labels": 2,
     },
     "features": {"weights": "random", "frame_size": 64, "window_s": 120.0, "batch_size": 32},
     "train": {"epochs": 3, "patience": 2},

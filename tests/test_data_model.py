@@ -46,7 +46,7 @@ def test_augmented_crops_keep_the_intro():
         assert y.sum() == 16  # 8 s at 2 steps/s, always whole
         n = len(y)
         start, end = item["reg"].numpy() * n / 2.0
-        assert y[int(start * 2)] == 1 and y[int(end * 2) - 1] == 1
+        assert y[round(start * 2)] == 1 and y[round(end * 2) - 1] == 1
 
 
 def test_model_shapes_and_padding_invariance():

@@ -20,8 +20,16 @@ REAL = Path(__file__).resolve().parents[2] / "shared" / "real_labels"
 
 @pytest.mark.parametrize(
     "text, seconds",
-    [("0:01:42", 102), ("1:00:00", 3600), ("0:00:06.250", 6.25), ("01:42", 102), ("12.5", 12.5),
-     (7, 7.0), (3.5, 3.5), (" 0:00:09 ", 9)],
+    [
+        ("0:01:42", 102),
+        ("1:00:00", 3600),
+        ("0:00:06.250", 6.25),
+        ("01:42", 102),
+        ("12.5", 12.5),
+        (7, 7.0),
+        (3.5, 3.5),
+        (" 0:00:09 ", 9),
+    ],
 )
 def test_parse_time(text, seconds):
     assert parse_time(text) == pytest.approx(seconds)
@@ -39,13 +47,15 @@ def test_format_roundtrip():
 
 @pytest.mark.parametrize(
     "name, series",
-    [("Баскетс. 4 сезон, 7 серия", "баскетс"),
-     ("Бывaeт и xyжe. 1 сезон, 14 серия", "бывает и хуже"),  # Latin look-alikes folded
-     ("Бывает и хуже. 2 сезон ,6 серия", "бывает и хуже"),
-     ("Анатомия скандала. 1 сезон. 2 серия.", "анатомия скандала"),
-     ("Берлин. 8 серия (финал)", "берлин"),
-     ("Night Harbor. Season 2, Episode 3", "night harbor"),
-     ("Night Harbor S02E03", "night harbor")],
+    [
+        ("Баскетс. 4 сезон, 7 серия", "баскетс"),
+        ("Бывaeт и xyжe. 1 сезон, 14 серия", "бывает и хуже"),  # Latin look-alikes folded
+        ("Бывает и хуже. 2 сезон ,6 серия", "бывает и хуже"),
+        ("Анатомия скандала. 1 сезон. 2 серия.", "анатомия скандала"),
+        ("Берлин. 8 серия (финал)", "берлин"),
+        ("Night Harbor. Season 2, Episode 3", "night harbor"),
+        ("Night Harbor S02E03", "night harbor"),
+    ],
 )
 def test_series_from_name(name, series):
     assert series_from_name(name) == series

@@ -2,8 +2,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-
 from conftest import make_clip
+
 from introdetect.media import DecodeResult, MediaError, probe, stream_episode
 
 

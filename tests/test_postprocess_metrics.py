@@ -58,7 +58,7 @@ def test_episode_scores_and_summary():
     assert rows[0]["within_1s"] and not rows[1]["within_1s"] and rows[1]["within_2s"]
     s = summarize(rows)
     assert s["n"] == 4 and s["presence_acc"] == 0.75
-    assert s["mean_iou"] == pytest.approx((9 / 10 + 8 / 10 + 1 + 0) / 4, abs=1e-4)
+    assert s["mean_iou"] == pytest.approx((8.5 / 10 + 8 / 10 + 1 + 0) / 4, abs=1e-4)
     assert s["iou_ge_0.5"] == 0.75 and s["within_1s"] == 0.5 and s["within_2s"] == 0.75
     assert s["mae_start_s"] == pytest.approx(1.25) and s["mae_end_s"] == pytest.approx(0.5)
     assert summarize([]) == {"n": 0}

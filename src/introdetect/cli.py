@@ -1,7 +1,7 @@
 """The ``introdetect`` command: demo data, and detection on new episodes without DVC.
 
-    introdetect synth [--params params.yaml] [--out DIR]
-    introdetect detect EP1.mp4 SEASON_DIR/ --model models/best.pt [--out DIR] [--cache DIR]
+introdetect synth [--params params.yaml] [--out DIR]
+introdetect detect EP1.mp4 SEASON_DIR/ --model models/best.pt [--out DIR] [--cache DIR]
 """
 
 from __future__ import annotations
@@ -76,8 +76,12 @@ def _cmd_detect(args: argparse.Namespace) -> None:
     preds, side = detections_to_json(dets)
     for eid in missing:
         preds[eid] = None
-        side[eid] = {"presence": None, "confidence": 0.0, "source": "failed",
-                     "error": summary.failed.get(eid, {}).get("error", missing[eid])}
+        side[eid] = {
+            "presence": None,
+            "confidence": 0.0,
+            "source": "failed",
+            "error": summary.failed.get(eid, {}).get("error", missing[eid]),
+        }
     write_json(preds, out / "predictions.json")
     write_json(side, out / "confidence.json")
     print(f"{'episode':<32} {'start':>8} {'end':>8} {'conf':>6}")
@@ -107,11 +111,18 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("paths", nargs="+", help="video files and/or folders (searched recursively)")
     d.add_argument("--model", default="models/best.pt", help="checkpoint from the train stage")
     d.add_argument("--out", default="detect_out", help="folder for predictions.json etc.")
-    d.add_argument("--cache", default=None,
-                   help="feature cache folder, reused across runs (default: OUT/features)")
+    d.add_argument(
+        "--cache",
+        default=None,
+        help="feature cache folder, reused across runs (default: OUT/features)",
+    )
     d.add_argument("--device", default="auto", help="auto | cpu | cuda for the backbone")
-    d.add_argument("--threshold", type=float, default=None,
-                   help="per-step probability threshold (default: the model's predict params)")
+    d.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="per-step probability threshold (default: the model's predict params)",
+    )
     d.set_defaults(func=_cmd_detect)
     return ap
 

@@ -44,7 +44,7 @@ class IndexRow:
     path: str  # "" when the label has no video
     series: str
     name: str
-    status: str  # ok | repaired | swapped | no_intro | dropped | unlabeled | no_video
+    status: str  # label: ok | repaired | swapped | no_intro | dropped | unlabeled
     start_s: float | None
     end_s: float | None
     raw_start: str
@@ -126,7 +126,6 @@ def build_split(
             status = cl.status
         if video is None:
             problems.append({"episode_id": eid, "problem": f"label without a video in {root}"})
-            status = "no_video"
         if cl.problem and raw is not None:
             problems.append({"episode_id": eid, "problem": cl.problem, "status": cl.status})
         out.append(

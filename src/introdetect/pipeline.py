@@ -132,8 +132,16 @@ def run_train(p: Params) -> dict[str, Any]:
         if ivs
         else None,
     }
-    with Live("dvclive", dvcyaml=None, save_dvc_exp=False, report=None) as live:
-        res = fit(episodes, p.model, p.train, MODEL_PATH, meta, live)
+    try:
+        live = Live("dvclive", dvcyaml=None, save_dvc_exp=False, report=None)
+    except Exception as e:  # e.g. a git repo without commits: train anyway, plots by hand
+        log.warning("DVCLive unavailable (%s); writing loss plots without it", e)
+        live = None
+    res = fit(episodes, p.model, p.train, MODEL_PATH, meta, live)
+    if live is not None:
+        live.end()
+    else:
+        _write_loss_plots(res.history, Path("dvclive/plots/metrics"))
     metrics = {
         "best_epoch": res.best_epoch,
         "best_val_loss": round(res.best_val_loss, 5),
@@ -144,6 +152,14 @@ def run_train(p: Params) -> dict[str, Any]:
     }
     write_json(metrics, TRAIN_METRICS)
     return metrics
+
+
+def _write_loss_plots(history: list[dict[str, float]], folder: Path) -> None:
+    """The TSV files DVCLive would write (``step`` + value), for ``dvc plots``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for key in ("train_loss", "val_loss"):
+        lines = ["step\t" + key] + [f"{h['epoch'] - 1}\t{h[key]}" for h in history]
+        (folder / f"{key}.tsv").write_text("\n".join(lines) + "\n")
 
 
 def run_predict(p: Params) -> dict[str, Any]:

@@ -27,8 +27,9 @@ def smooth_predictions(
         k = np.ones(2 * r + 1)
     else:
         raise ValueError(f"unknown smoothing method {method!r}")
-    num = np.convolve(probs, k, mode="same")
-    den = np.convolve(np.ones_like(probs), k, mode="same")
+    n = probs.size
+    num = np.convolve(probs, k, mode="full")[r : r + n]  # centred; works when len(k) > n
+    den = np.convolve(np.ones(n), k, mode="full")[r : r + n]
     return num / den
 
 

@@ -1,0 +1,95 @@
+"""End to end: every stage through real DVC on a tiny generated dataset, then the
+experiment rules: a train param reruns train/predict/evaluate only; a features param
+reruns featurize."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import TINY_PARAMS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(cmd: list[str], cwd: Path) -> str:
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env["PATH"]
+    env.update(
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@t",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@t",
+        DVC_NO_ANALYTICS="1",
+    )
+    res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, f"{' '.join(cmd)} failed:\n{out[-4000:]}"
+    return out
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    proj = tmp_path_factory.mktemp("proj")
+    for name in ("dvc.yaml", "stages", "src"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, proj / name)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for section, values in TINY_PARAMS.items():
+        params[section].update(values)
+    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _run(["git", "init", "-q"], proj)
+    _run([sys.executable, "-m", "dvc", "init", "-q"], proj)
+    _run(["git", "add", "-A"], proj)
+    _run(["git", "commit", "-qm", "init"], proj)
+    _run([sys.executable, "-m", "dvc", "repro"], proj)
+    return proj
+
+
+def test_all_stages_write_their_outputs(project: Path):
+    index = (project / "data/index/train.csv").read_text()
+    assert "repaired" in index or "dropped" in index  # the broken demo rows were cleaned
+    report = json.loads((project / "data/index/label_report.json").read_text())
+    assert report["train"]["problems"] and report["test_unseen_series"]
+    h5 = list((project / "data/features/train").glob("*.h5"))
+    assert len(h5) == 9
+    assert (project / "models/best.pt").stat().st_size > 0
+    preds = json.loads((project / "predictions/test_predictions.json").read_text())
+    assert len(preds) == 5
+    for v in preds.values():
+        assert v is None or (len(v) == 2 and 0 <= v[0] < v[1])
+    metrics = json.loads((project / "metrics/eval.json").read_text())
+    for group in ("overall", "seen", "unseen"):
+        assert {
+            "mean_iou",
+            "iou_ge_0.5",
+            "within_1s",
+            "within_2s",
+            "mae_start_s",
+            "presence_acc",
+        } <= set(metrics[group])
+    assert metrics["seen"]["n"] == 3 and metrics["unseen"]["n"] == 2
+    assert "baseline_median_interval" in metrics
+    assert json.loads((project / "metrics/train.json").read_text())["epochs_run"] >= 1
+    assert (project / "metrics/eval_episodes.csv").read_text().count("\n") == 6
+
+
+def test_train_param_experiment_does_not_refeaturize(project: Path):
+    out = _run([sys.executable, "-m", "dvc", "exp", "run", "-S", "train.lr=0.0003"], project)
+    assert "Running stage 'train'" in out
+    assert "Running stage 'featurize'" not in out and "Running stage 'prepare'" not in out
+    assert "Running stage 'predict'" in out or "didn't change" in out
+
+
+def test_features_param_change_reruns_featurize(project: Path):
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["features"]["fps"] = 1.0
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    status = _run([sys.executable, "-m", "dvc", "status", "featurize"], project)
+    assert status.startswith("featurize") and "modified" in status and "features" in status
