@@ -15,7 +15,7 @@ from introdetect.labels import (
 )
 from introdetect.params import DataParams
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "real_labels"
+REAL = Path(__file__).resolve().parent / "fixtures" / "real_labels"  # copied from shared/
 
 
 @pytest.mark.parametrize(
