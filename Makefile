@@ -23,7 +23,7 @@ env: .venv/.synced
 
 demo: env
 	$(UV) run dvc repro
-	@echo; echo "== metrics/eval.json =="; $(UV) run dvc metrics show
+	@echo; echo "== metrics/eval.json (demo test splits) =="; $(UV) run introdetect metrics
 
 test: env
 	$(UV) run pytest $(PYTEST_ARGS)

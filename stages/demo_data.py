@@ -2,8 +2,8 @@
 
 import sys
 
-from introdetect.pipeline import run_demo_data
 from introdetect.runner import run_stage
+from introdetect.synth import run_demo_data
 
 if __name__ == "__main__":
     sys.exit(run_stage("demo_data", run_demo_data))

@@ -93,3 +93,24 @@ def test_features_param_change_reruns_featurize(project: Path):
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     status = _run([sys.executable, "-m", "dvc", "status", "featurize"], project)
     assert status.startswith("featurize") and "modified" in status and "features" in status
+
+
+def test_detect_cli_on_new_episodes(project: Path, tmp_path: Path):
+    exe = str(Path(sys.executable).parent / "introdetect")
+    args = [
+        exe,
+        "detect",
+        str(project / "data/demo/test"),
+        "--model",
+        str(project / "models/best.pt"),
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    out = _run(args, project)
+    preds = json.loads((tmp_path / "out/predictions.json").read_text())
+    conf = json.loads((tmp_path / "out/confidence.json").read_text())
+    assert len(preds) == 5 and set(conf) == set(preds)
+    assert "results:" in out
+    again = _run(args, project)  # the feature cache is reused, same answers
+    assert "5 reused" in again
+    assert json.loads((tmp_path / "out/predictions.json").read_text()) == preds

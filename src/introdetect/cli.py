@@ -1,4 +1,4 @@
-"""The ``introdetect`` command: demo data, and detection on new episodes without DVC.
+"""The ``introdetect`` command: demo data, detection on new episodes without DVC, checks.
 
 introdetect synth [--params params.yaml] [--out DIR]
 introdetect detect EP1.mp4 SEASON_DIR/ --model models/best.pt [--out DIR] [--cache DIR]
@@ -92,6 +92,44 @@ def _cmd_detect(args: argparse.Namespace) -> None:
     print(f"results: {out / 'predictions.json'} ({len(summary.failed)} failed)")
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from introdetect.doctor import diagnose
+    from introdetect.params import DataParams
+
+    results = diagnose(_collect_videos(args.paths, DataParams().video_extensions))
+    bad = [d for d in results if not d.ok]
+    for d in results:
+        print(f"{'OK  ' if d.ok else 'FAIL'} {d.episode_id:<32} {d.detail}")
+    print(f"{len(results) - len(bad)} of {len(results)} files decode; {len(bad)} will fail")
+    return 1 if bad else 0
+
+
+def _cmd_metrics(args: argparse.Namespace) -> None:
+    import json
+
+    m = json.loads(Path(args.path).read_text(encoding="utf-8"))
+    if "overall" not in m:
+        print(f"{args.path}: no metrics ({m.get('note', 'empty')})")
+        return
+    cols = [
+        "n",
+        "mean_iou",
+        "iou_ge_0.5",
+        "within_1s",
+        "within_2s",
+        "mae_start_s",
+        "mae_end_s",
+        "presence_acc",
+    ]
+    print("| model | split | " + " | ".join(cols) + " |")
+    print("|---" * (len(cols) + 2) + "|")
+    for who, block in (("introdetect", m), ("median baseline", m.get("baseline_median_interval"))):
+        for split in ("overall", "seen", "unseen"):
+            if block and block.get(split, {}).get("n"):
+                vals = ["-" if block[split].get(c) is None else str(block[split][c]) for c in cols]
+                print(f"| {who} | {split} | " + " | ".join(vals) + " |")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (every option has help text)."""
     ap = argparse.ArgumentParser(
@@ -124,6 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="per-step probability threshold (default: the model's predict params)",
     )
     d.set_defaults(func=_cmd_detect)
+
+    c = sub.add_parser(
+        "doctor", help="list the files in folders that will fail to featurize, and why"
+    )
+    c.add_argument("paths", nargs="+", help="video files and/or folders (searched recursively)")
+    c.set_defaults(func=_cmd_doctor)
+
+    m = sub.add_parser("metrics", help="print metrics/eval.json as a table (model vs baseline)")
+    m.add_argument("path", nargs="?", default="metrics/eval.json", help="an eval.json file")
+    m.set_defaults(func=_cmd_metrics)
     return ap
 
 
@@ -132,13 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     try:
-        args.func(args)
+        return int(args.func(args) or 0)
     except USER_ERRORS as e:
         if args.verbose:
             raise
         log.error("%s", e)
         return 1
-    return 0
 
 
 if __name__ == "__main__":

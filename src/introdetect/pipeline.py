@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import statistics
 from pathlib import Path
 from typing import Any
@@ -44,18 +43,6 @@ EVAL_EPISODES = Path("metrics/eval_episodes.csv")
 
 class StageError(RuntimeError):
     """A stage cannot produce its outputs; the message says why."""
-
-
-def run_demo_data(p: Params) -> None:
-    """Generate the demo dataset when ``data.source: demo`` (else leave a marker)."""
-    from introdetect.synth import generate_dataset
-
-    out = Path(p.synth.out_dir)
-    if p.data.source != "demo":
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "SKIPPED").write_text("data.source is not 'demo'; no demo data generated\n")
-        return
-    generate_dataset(p.synth, out, workers=os.cpu_count() or 1)
 
 
 def run_prepare(p: Params) -> dict[str, Any]:

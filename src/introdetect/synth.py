@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -31,7 +32,7 @@ from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
 from introdetect.labels import format_time
-from introdetect.params import SynthParams
+from introdetect.params import Params, SynthParams
 
 log = logging.getLogger(__name__)
 
@@ -443,3 +444,13 @@ def generate_dataset(p: SynthParams, out_dir: str | Path | None = None, workers:
         out,
     )
     return out
+
+
+def run_demo_data(p: Params) -> None:
+    """Generate the demo dataset when ``data.source: demo`` (else leave a marker)."""
+    out = Path(p.synth.out_dir)
+    if p.data.source != "demo":
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "SKIPPED").write_text("data.source is not 'demo'; no demo data generated\n")
+        return
+    generate_dataset(p.synth, out, workers=os.cpu_count() or 1)

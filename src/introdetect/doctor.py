@@ -1,0 +1,48 @@
+"""Pre-flight check of a folder of episodes: which files will fail, and why, before a long run.
+
+Each video is opened and its first seconds are decoded through the same code path as
+featurize (so a file that passes here decodes there); audio problems are reported as
+warnings, since an episode without audio is still featurized (audio features are zero).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from introdetect.media import DecodeResult, MediaError, probe, stream_episode
+
+
+@dataclass
+class Diagnosis:
+    """The verdict on one file."""
+
+    episode_id: str
+    path: str
+    ok: bool
+    detail: str
+
+
+def check_video(eid: str, path: Path, seconds: float = 3.0) -> Diagnosis:
+    """Open ``path`` and decode its first ``seconds``; never raises for bad media."""
+    try:
+        info = probe(path)
+        res = DecodeResult()
+        n = sum(1 for _ in stream_episode(path, 2.0, seconds, 32, 16000, res))
+    except MediaError as e:
+        return Diagnosis(eid, str(path), False, str(e))
+    notes = [f"{info.video_codec} {info.width}x{info.height}"]
+    if info.duration_s is not None:
+        notes.append(f"{info.duration_s:.0f} s")
+    notes.append(res.audio_note or f"audio {info.audio_codec} {info.audio_rate} Hz")
+    if res.corrupt_packets:
+        notes.append(f"{res.corrupt_packets} corrupt packets")
+    return Diagnosis(eid, str(path), n > 0, ", ".join(notes))
+
+
+def diagnose(videos: list[tuple[str, Path]]) -> list[Diagnosis]:
+    """Check every ``(episode_id, path)``; failures first in the returned list."""
+    out = [check_video(eid, p) for eid, p in tqdm(videos, desc="doctor", unit="file")]
+    return sorted(out, key=lambda d: (d.ok, d.episode_id))

@@ -1,0 +1,77 @@
+"""Bad media and folders: one-line errors naming the file, nothing lost for the others."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import make_clip
+
+from introdetect.cli import main
+from introdetect.doctor import diagnose
+from introdetect.features.extract import featurize_many
+from introdetect.features.visual import load_backbone
+from introdetect.index import DatasetError, find_videos
+from introdetect.params import FeatureParams
+
+
+def _truncate(src, dst, fraction):
+    data = src.read_bytes()
+    dst.write_bytes(data[: int(len(data) * fraction)])
+    return dst
+
+
+@pytest.fixture(scope="module")
+def season(tmp_path_factory):
+    d = tmp_path_factory.mktemp("season")
+    good = make_clip(d / "good.mp4", seconds=4.0)
+    make_clip(d / "сезон 1 эп 2.mkv", seconds=3.0, layout="stereo")  # non-ASCII, spaces, mkv
+    make_clip(d / "silent.mp4", seconds=3.0, audio_rate=None)
+    (d / "empty.mp4").write_bytes(b"")
+    (d / "garbage.mp4").write_bytes(b"\x00\x01garbage" * 300)
+    for frac in (0.1, 0.5, 0.9):
+        _truncate(good, d / f"trunc{int(frac * 100)}.mp4", frac)
+    return d
+
+
+def test_featurize_records_failures_and_keeps_the_rest(season, tmp_path):
+    videos = sorted(find_videos(season, (".mp4", ".mkv")).items())
+    bb = load_backbone("random", "cpu", "fp32")
+    s = featurize_many(videos, tmp_path / "f", bb, FeatureParams(weights="random", frame_size=32))
+    assert sorted(s.done) == ["good", "silent", "сезон 1 эп 2"]
+    assert {"empty", "garbage", "trunc10", "trunc50", "trunc90"} == set(s.failed)
+    errors = json.loads((tmp_path / "f" / "errors.json").read_text())
+    for eid, e in errors.items():
+        assert f"{eid}.mp4" in e["error"] and "\n" not in e["error"]
+    assert "empty file" in errors["empty"]["error"]
+
+
+def test_doctor_lists_failures_first(season, capsys):
+    res = diagnose(sorted(find_videos(season, (".mp4", ".mkv")).items()))
+    assert [d.ok for d in res] == sorted(d.ok for d in res)
+    assert {d.episode_id for d in res if not d.ok} == {
+        "empty",
+        "garbage",
+        "trunc10",
+        "trunc50",
+        "trunc90",
+    }
+    silent = next(d for d in res if d.episode_id == "silent")
+    assert silent.ok and "no audio" in silent.detail
+    assert main(["doctor", str(season)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL garbage" in out and "3 of 8 files decode" in out
+
+
+def test_duplicate_ids_name_both_files(tmp_path):
+    make_clip(tmp_path / "a" / "ep1.mp4", seconds=1.0)
+    make_clip(tmp_path / "b" / "ep1.mkv", seconds=1.0)
+    with pytest.raises(DatasetError) as e:
+        find_videos(tmp_path, (".mp4", ".mkv"))
+    assert "a/ep1.mp4" in str(e.value) and "b/ep1.mkv" in str(e.value)
+
+
+def test_folder_without_videos(tmp_path, caplog):
+    (tmp_path / "notes.txt").write_text("x")
+    assert main(["doctor", str(tmp_path)]) == 1
+    assert "no video files" in caplog.text
