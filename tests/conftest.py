@@ -23,40 +23,53 @@ def make_clip(
     layout: str = "mono",
     tone_hz: float = 440.0,
     container: str | None = None,
+    pix_fmt: str = "yuv420p",
+    times: list[float] | None = None,
+    start_s: float = 0.0,
+    n_audio: int = 1,
+    sar: Fraction | None = None,
 ) -> Path:
-    """Write an H.264 (+ AAC) clip whose gray level encodes time: frame i has value
-    ``min(255, 10 * floor(t))`` so a decoder can check which second a frame came from.
-    Audio is a sine tone."""
+    """Write an H.264 (+ AAC) clip whose gray level encodes time: a frame at time t has
+    value ``min(255, 10 * floor(t))`` so a decoder can check which second it came from.
+    ``times`` gives explicit frame times (variable frame rate); ``start_s`` offsets every
+    timestamp (a stream that does not start at 0); audio is ``n_audio`` sine-tone streams."""
     rate = Fraction(fps)
     w, h = size
+    frame_times = times if times is not None else [i / rate for i in range(int(seconds * rate))]
+    tb = Fraction(1, 1000) if times is not None else 1 / rate
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w", format=container) as out:
         vs = out.add_stream("libx264", rate=rate)
-        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+        vs.width, vs.height, vs.pix_fmt = w, h, pix_fmt
+        vs.time_base = tb
+        vs.codec_context.time_base = tb
         vs.options = {"preset": "ultrafast", "x264-params": "slices=1"}
-        aus = out.add_stream("aac", rate=audio_rate, layout=layout) if audio_rate else None
-        n = int(seconds * rate)
-        for i in range(n):
-            t = i / float(rate)
+        if sar is not None:
+            vs.codec_context.sample_aspect_ratio = sar
+        auds = [out.add_stream("aac", rate=audio_rate, layout=layout) for _ in range(n_audio)]
+        if not audio_rate:
+            auds = []
+        for t in frame_times:
             img = np.full((h, w, 3), min(255, 10 * int(t)), np.uint8)
             frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = i
-            frame.time_base = 1 / rate
+            frame.pts = round((Fraction(t) + Fraction(start_s)) / tb)
+            frame.time_base = tb
             for p in vs.encode(frame):
                 out.mux(p)
         for p in vs.encode(None):
             out.mux(p)
-        if aus is not None:
-            ch = 1 if layout == "mono" else 2
+        for k, aus in enumerate(auds):
+            ch = aus.codec_context.channels
             total = int(seconds * audio_rate)
+            a0 = int(start_s * audio_rate)
             for a in range(0, total, 1024):
                 tt = (np.arange(a, a + 1024) / audio_rate).astype(np.float32)
-                data = np.repeat((0.3 * np.sin(2 * np.pi * tone_hz * tt))[None], ch, 0)
+                data = np.repeat((0.3 * np.sin(2 * np.pi * tone_hz * (k + 1) * tt))[None], ch, 0)
                 af = av.AudioFrame.from_ndarray(
                     np.ascontiguousarray(data, np.float32), format="fltp", layout=layout
                 )
                 af.sample_rate = audio_rate
-                af.pts = a
+                af.pts = a + a0
                 af.time_base = Fraction(1, audio_rate)
                 for p in aus.encode(af):
                     out.mux(p)

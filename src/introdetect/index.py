@@ -26,6 +26,7 @@ from introdetect.labels import (
     normalize_series,
     series_from_name,
 )
+from introdetect.media import MediaError, probe
 from introdetect.params import DataParams
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,14 @@ def derive_series(eid: str, name: str, video: Path | None, root: Path, regex: st
     return normalize_series(eid)
 
 
+def _header_duration(video: Path) -> float | None:
+    """Container duration for a sanity check of labels (None when unknown or unreadable)."""
+    try:
+        return probe(video).duration_s
+    except MediaError:
+        return None  # featurize reports the file; the label is judged without a duration
+
+
 def build_split(
     split: str, video_dir: str | Path, label_file: str | Path | None, dp: DataParams
 ) -> tuple[list[IndexRow], dict[str, Any]]:
@@ -122,7 +131,8 @@ def build_split(
             cl = CleanLabel(eid, "dropped", problem="video without a label")
             status = "unlabeled"
         else:
-            cl = clean_label(raw, dp.label_policy, dp.min_intro_s, dp.max_intro_s)
+            duration = _header_duration(video) if video is not None else None
+            cl = clean_label(raw, dp.label_policy, dp.min_intro_s, dp.max_intro_s, duration)
             status = cl.status
         if video is None:
             problems.append({"episode_id": eid, "problem": f"label without a video in {root}"})
@@ -150,6 +160,8 @@ def build_split(
         "videos": len(videos),
         "label_rows": len(raws),
         "status_counts": dict(Counter(r.status for r in out)),
+        "n_videos_without_label": sum(e not in raws for e in videos),
+        "n_labels_without_video": sum(e not in videos for e in raws),
         "videos_without_label": sorted(e for e in videos if e not in raws),
         "labels_without_video": sorted(e for e in raws if e not in videos),
         "problems": problems,

@@ -159,6 +159,8 @@ def featurize_many(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.glob(".*.h5.*.tmp"):  # left by a killed run; never a real result
+        stale.unlink(missing_ok=True)
     config = feature_config(fp, backbone)
     summary = FeaturizeSummary()
     timing = Timing()

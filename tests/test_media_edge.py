@@ -1,0 +1,157 @@
+"""Real-world media oddities: each decodes to the right steps/audio or fails with one line."""
+
+from __future__ import annotations
+
+import struct
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from conftest import make_clip
+
+from introdetect.media import DecodeResult, MediaError, stream_episode
+
+
+def _decode(path, fps=2.0, window=600.0, size=32, sr=16000):
+    res = DecodeResult()
+    steps = dict(stream_episode(path, fps, window, size, sr, res))
+    return steps, res
+
+
+def _gray_matches_time(steps, fps=2.0, tol=3):
+    for i, rgb in steps.items():
+        expected = 10 * int((i + 0.5) / fps)
+        assert abs(int(rgb.mean()) - expected) <= tol, (i, rgb.mean(), expected)
+
+
+@pytest.mark.parametrize(
+    "layout, rate", [("mono", 8000), ("stereo", 16000), ("5.1", 44100), ("stereo", 48000)]
+)
+def test_audio_layouts_and_rates(tmp_path, layout, rate):
+    path = make_clip(tmp_path / "a.mp4", seconds=2.0, audio_rate=rate, layout=layout)
+    _, res = _decode(path, sr=16000)
+    assert abs(res.audio.size - 32000) < 2048
+    rms = np.sqrt(np.mean(res.audio[3000:-3000] ** 2))
+    assert 0.1 < rms < 1.0  # the tone survives the downmix (5.1 folds channels together)
+
+
+def test_several_audio_streams_use_the_default_and_say_so(tmp_path):
+    path = make_clip(tmp_path / "a.mkv", seconds=2.0, n_audio=2)
+    _, res = _decode(path)
+    assert "2 audio streams" in res.audio_note and res.audio.size > 0
+
+
+def test_variable_frame_rate_samples_by_timestamp(tmp_path):
+    # 30 fps for a second, then a 1.5 s gap with no frame, then 10 fps
+    times = [i / 30 for i in range(30)] + [2.5 + i / 10 for i in range(15)]
+    path = make_clip(tmp_path / "vfr.mkv", seconds=4.0, times=times, audio_rate=None)
+    steps, res = _decode(path)
+    assert len(steps) == 8 and res.duration_s == pytest.approx(4.0, abs=0.15)
+    # steps in the gap repeat the last frame before it (second 0 -> gray 0)
+    assert int(steps[2].mean()) <= 3 and int(steps[3].mean()) <= 3
+    assert abs(int(steps[6].mean()) - 30) <= 3
+
+
+@pytest.mark.parametrize("container, start", [("mpegts", 0.0), ("mp4", 5.0), ("matroska", 3.2)])
+def test_nonzero_start_time_is_playback_zero(tmp_path, container, start):
+    ext = {"mpegts": "ts", "mp4": "mp4", "matroska": "mkv"}[container]
+    path = make_clip(tmp_path / f"s.{ext}", seconds=4.0, container=container, start_s=start)
+    steps, res = _decode(path)
+    assert len(steps) == 8  # 4 s from the first frame, not from pts 0
+    _gray_matches_time(steps)
+    assert abs(res.audio.size - 4 * 16000) < 4096
+
+
+def _rotate_mp4(path, out):
+    """Set the video track's display matrix to a 90-degree clockwise rotation."""
+    data = bytearray(path.read_bytes())
+    off = data.find(b"tkhd") - 4 + 48
+    data[off : off + 36] = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)
+    out.write_bytes(bytes(data))
+    return out
+
+
+def test_rotation_metadata_is_applied(tmp_path):
+    import av
+
+    src = tmp_path / "r.mp4"
+    with av.open(str(src), "w") as o:
+        vs = o.add_stream("libx264", rate=25)
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        for i in range(10):
+            img = np.zeros((48, 64, 3), np.uint8)
+            img[:24, :32] = 255  # top-left white
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts, f.time_base = i, Fraction(1, 25)
+            for p in vs.encode(f):
+                o.mux(p)
+        for p in vs.encode(None):
+            o.mux(p)
+    steps, _ = _decode(_rotate_mp4(src, tmp_path / "r90.mp4"), size=32)
+    rgb = steps[0][..., 0].astype(float)
+    assert rgb[:16, 16:].mean() > 200 and rgb[:16, :16].mean() < 50  # now top-right
+    plain, _ = _decode(src, size=32)
+    assert plain[0][:16, :16, 0].mean() > 200
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"size": (65, 49), "pix_fmt": "yuv444p"},  # odd width and height
+        {"sar": Fraction(4, 3)},  # anamorphic
+        {"pix_fmt": "yuv420p10le"},  # 10-bit
+    ],
+)
+def test_odd_sizes_sar_and_10bit(tmp_path, kwargs):
+    steps, res = _decode(make_clip(tmp_path / "o.mp4", seconds=2.0, **kwargs))
+    assert len(steps) == 4 and steps[0].shape == (32, 32, 3)
+    _gray_matches_time(steps)
+
+
+@pytest.mark.parametrize("seconds", [0.2, 1 / 25])  # shorter than a step; a single frame
+def test_very_short_files(tmp_path, seconds):
+    steps, res = _decode(make_clip(tmp_path / "s.mp4", seconds=seconds, audio_rate=None))
+    assert len(steps) == 1 and res.n_steps == 1
+
+
+def test_truncated_mkv_keeps_what_decodes(tmp_path):
+    path = make_clip(tmp_path / "t.mkv", seconds=6.0, size=(160, 120))
+    cut = tmp_path / "cut.mkv"
+    data = path.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    steps, res = _decode(cut)
+    assert 2.0 < res.duration_s < 5.0  # decoded timestamps, not the header duration
+    assert len(steps) == res.n_steps
+
+
+def test_mid_file_corruption_does_not_crash(tmp_path):
+    path = make_clip(tmp_path / "c.mp4", seconds=6.0, size=(160, 120))
+    data = bytearray(path.read_bytes())
+    mid = len(data) // 2
+    data[mid : mid + 2000] = np.random.default_rng(0).integers(0, 256, 2000, np.uint8).tobytes()
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(bytes(data))
+    try:
+        steps, res = _decode(bad)
+    except MediaError as e:  # acceptable: a clear one-line error naming the file
+        assert "bad.mp4" in str(e) and "\n" not in str(e)
+    else:
+        assert len(steps) == res.n_steps >= 10
+
+
+def test_audio_only_file_is_a_clear_error(tmp_path):
+    import av
+
+    path = tmp_path / "audio.mka"
+    with av.open(str(path), "w") as o:
+        s = o.add_stream("aac", rate=16000, layout="mono")
+        f = av.AudioFrame.from_ndarray(
+            np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
+        )
+        f.sample_rate, f.pts = 16000, 0
+        for p in s.encode(f):
+            o.mux(p)
+        for p in s.encode(None):
+            o.mux(p)
+    with pytest.raises(MediaError, match="audio.mka: no video stream"):
+        _decode(path)
