@@ -155,3 +155,11 @@ def test_audio_only_file_is_a_clear_error(tmp_path):
             o.mux(p)
     with pytest.raises(MediaError, match="audio.mka: no video stream"):
         _decode(path)
+
+
+def test_undecodable_video_codec(tmp_path):
+    src = make_clip(tmp_path / "u.mkv", seconds=2.0)
+    bad = tmp_path / "unknown_codec.mkv"
+    bad.write_bytes(src.read_bytes().replace(b"V_MPEG4/ISO/AVC", b"V_QQQQQ/ISO/AVC"))
+    with pytest.raises(MediaError, match="unknown_codec.mkv: no decodable video frame"):
+        _decode(bad)

@@ -210,7 +210,8 @@ def stream_episode(
                     if audio_samples >= audio_needed:
                         audio_done = True
         if n_frames == 0:
-            raise MediaError(f"{path}: no decodable video frame")
+            codec = vstream.codec_context.name or "unknown"
+            raise MediaError(f"{path}: no decodable video frame (video codec {codec})")
         duration = min(window_s, (last_t or 0.0) + last_dur)
         n_steps = max(1, math.ceil(duration * fps - 1e-6))
         while step < n_steps:
