@@ -163,3 +163,13 @@ def test_undecodable_video_codec(tmp_path):
     bad.write_bytes(src.read_bytes().replace(b"V_MPEG4/ISO/AVC", b"V_QQQQQ/ISO/AVC"))
     with pytest.raises(MediaError, match="unknown_codec.mkv: no decodable video frame"):
         _decode(bad)
+
+
+def test_doctor_names_an_unknown_codec(tmp_path):
+    from introdetect.doctor import check_video
+
+    src = make_clip(tmp_path / "u.mkv", seconds=2.0)
+    bad = tmp_path / "unknown_codec.mkv"
+    bad.write_bytes(src.read_bytes().replace(b"V_MPEG4/ISO/AVC", b"V_QQQQQ/ISO/AVC"))
+    d = check_video("unknown_codec", bad)
+    assert not d.ok and "unknown_codec.mkv" in d.detail and "codec" in d.detail

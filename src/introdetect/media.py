@@ -67,7 +67,11 @@ def probe(path: str | Path) -> ProbeInfo:
         if not c.streams.video:
             raise MediaError(f"{path}: no video stream")
         v = c.streams.video[0]
+        if v.codec_context is None:
+            raise MediaError(f"{path}: no decoder for the video stream's codec")
         a = c.streams.audio[0] if c.streams.audio else None
+        if a is not None and a.codec_context is None:
+            a = None
         dur = None
         if v.duration is not None:
             dur = float(v.duration * v.time_base)
@@ -133,13 +137,12 @@ def stream_episode(
             raise MediaError(f"{path}: no video stream")
         vstream = container.streams.video[0]
         vstream.thread_type = "AUTO"
-        astream = container.streams.audio[0] if container.streams.audio else None
-        if astream is not None and len(container.streams.audio) > 1:
-            default = [s for s in container.streams.audio if s.disposition & 1]  # DEFAULT flag
+        audio_ok = [s for s in container.streams.audio if s.codec_context is not None]
+        astream = audio_ok[0] if audio_ok else None
+        if astream is not None and len(audio_ok) > 1:
+            default = [s for s in audio_ok if s.disposition & 1]  # DEFAULT flag
             astream = default[0] if default else astream
-            result.audio_note = (
-                f"{len(container.streams.audio)} audio streams, used #{astream.index}"
-            )
+            result.audio_note = f"{len(audio_ok)} audio streams, used #{astream.index}"
         v0 = _stream_start(vstream)
         a0 = _stream_start(astream) if astream is not None else 0.0
         streams = [vstream] + ([astream] if astream is not None else [])
@@ -210,7 +213,7 @@ def stream_episode(
                     if audio_samples >= audio_needed:
                         audio_done = True
         if n_frames == 0:
-            codec = vstream.codec_context.name or "unknown"
+            codec = getattr(vstream.codec_context, "name", None) or "unknown"
             raise MediaError(f"{path}: no decodable video frame (video codec {codec})")
         duration = min(window_s, (last_t or 0.0) + last_dur)
         n_steps = max(1, math.ceil(duration * fps - 1e-6))
