@@ -96,21 +96,60 @@ def test_features_param_change_reruns_featurize(project: Path):
 
 
 def test_detect_cli_on_new_episodes(project: Path, tmp_path: Path):
+    """Train on the tiny set (fixture), detect on its test episodes (an unseen series among
+    them), and read every export back with an independent reader."""
+    import re
+
+    import av
+
     exe = str(Path(sys.executable).parent / "introdetect")
+    season = tmp_path / "season"
+    shutil.copytree(project / "data/demo/test", season)
     args = [
         exe,
         "detect",
-        str(project / "data/demo/test"),
+        str(season),
         "--model",
         str(project / "models/best.pt"),
         "--out",
         str(tmp_path / "out"),
+        "--format",
+        "json,edl,chapters,jellyfin,csv",
     ]
     out = _run(args, project)
+    assert "results:" in out
     preds = json.loads((tmp_path / "out/predictions.json").read_text())
     conf = json.loads((tmp_path / "out/confidence.json").read_text())
     assert len(preds) == 5 and set(conf) == set(preds)
-    assert "results:" in out
-    again = _run(args, project)  # the feature cache is reused, same answers
+    for eid, iv in preds.items():
+        edl = season / f"{eid}.edl"
+        assert edl.exists() == (iv is not None)
+        if iv is not None:
+            m = re.match(r"^(\d+\.\d+)\t(\d+\.\d+)\t3$", edl.read_text().strip())
+            assert m and (float(m[1]), float(m[2])) == tuple(iv)
+        with av.open(str(tmp_path / f"out/chapters/{eid}.ffmeta"), format="ffmetadata") as c:
+            titles = [ch["metadata"]["title"] for ch in c.chapters()]
+        assert ("Opening" in titles) == (iv is not None)
+    jf = json.loads((tmp_path / "out/jellyfin_intros.json").read_text())
+    assert {
+        k: [v["IntroStart"], v["IntroEnd"]] if v["Valid"] else None for k, v in jf.items()
+    } == preds
+    html = (tmp_path / "out/report.html").read_text()
+    assert html.count("<img") == 5 and len(list((tmp_path / "out/timelines").glob("*.png"))) == 5
+    again = _run(args + ["--no-report"], project)  # the feature cache is reused, same answers
     assert "5 reused" in again
     assert json.loads((tmp_path / "out/predictions.json").read_text()) == preds
+    unsup = _run(
+        [
+            exe,
+            "detect",
+            str(season),
+            "--unsupervised",
+            "--no-report",
+            "--out",
+            str(tmp_path / "unsup"),
+        ],
+        project,
+    )
+    assert "results:" in unsup
+    assert len(json.loads((tmp_path / "unsup/predictions.json").read_text())) == 5

@@ -7,7 +7,6 @@ introdetect detect EP1.mp4 SEASON_DIR/ --model models/best.pt [--out DIR] [--cac
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -26,77 +25,42 @@ def _cmd_synth(args: argparse.Namespace) -> None:
     print(f"demo dataset written to {out}")
 
 
-def _collect_videos(paths: list[str], extensions: tuple[str, ...]) -> list[tuple[str, Path]]:
-    from introdetect.index import DatasetError, find_videos
-
-    found: dict[str, Path] = {}
-    for raw in paths:
-        p = Path(raw)
-        items = find_videos(p, extensions).items() if p.is_dir() else [(p.stem, p)]
-        for eid, path in items:
-            if not path.exists():
-                raise FileNotFoundError(f"{path}: file not found")
-            if eid in found and found[eid] != path:
-                raise DatasetError(f"duplicate episode id {eid!r}: {found[eid]} and {path}")
-            found[eid] = path
-    if not found:
-        raise DatasetError(f"no video files in {', '.join(paths)}")
-    return sorted(found.items())
-
-
 def _cmd_detect(args: argparse.Namespace) -> None:
-    from introdetect.data import load_episodes
-    from introdetect.export import write_json
-    from introdetect.features.extract import featurize_many
-    from introdetect.features.visual import load_backbone
-    from introdetect.inference import detect, detections_to_json
-    from introdetect.params import DataParams, PredictParams, params_from_dict
-    from introdetect.training import load_checkpoint
+    from introdetect.detect import DetectOptions, run_detect
+    from introdetect.export import FORMATS
 
-    model, meta = load_checkpoint(args.model)
-    trained = params_from_dict(meta["params"])
-    fp = dataclasses.replace(trained.features, device=args.device)
-    pp = trained.predict
-    if args.threshold is not None:
-        pp = dataclasses.replace(pp, threshold=args.threshold)
-    assert isinstance(pp, PredictParams)
-    videos = _collect_videos(args.paths, DataParams().video_extensions)
-    out = Path(args.out)
-    cache = Path(args.cache) if args.cache else out / "features"
-    backbone = load_backbone(fp.weights, fp.device, fp.precision)
-    if backbone.weights_id != meta["provenance"]["weights_id"]:
-        raise RuntimeError(
-            f"{args.model}: trained on features of weights {meta['provenance']['weights_id']!r} "
-            f"but this machine resolves {fp.weights!r} to {backbone.weights_id!r}"
-        )
-    summary = featurize_many(videos, cache, backbone, fp)
-    items = [(eid, "", None, None) for eid, _ in videos]
-    episodes, missing = load_episodes(items, cache, meta["use_mels"], meta["provenance"])
-    dets = detect(model, episodes, pp)
-    preds, side = detections_to_json(dets)
-    for eid in missing:
-        preds[eid] = None
-        side[eid] = {
-            "presence": None,
-            "confidence": 0.0,
-            "source": "failed",
-            "error": summary.failed.get(eid, {}).get("error", missing[eid]),
-        }
-    write_json(preds, out / "predictions.json")
-    write_json(side, out / "confidence.json")
+    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        raise ValueError(f"--format: unknown {', '.join(bad)} (choose from {', '.join(FORMATS)})")
+    opts = DetectOptions(
+        paths=args.paths,
+        model=None if args.unsupervised and not args.model else args.model,
+        out=args.out,
+        cache=args.cache,
+        device=args.device,
+        formats=formats,
+        edl_action=args.edl_action,
+        unsupervised=args.unsupervised,
+        report=not args.no_report,
+        labels=args.labels,
+    )
+    rows = run_detect(opts)
     print(f"{'episode':<32} {'start':>8} {'end':>8} {'conf':>6}")
-    for eid in sorted(preds, key=lambda k: -(side[k]["confidence"] or 0)):
-        iv = preds[eid]
+    for r in sorted(rows, key=lambda r: -(r["confidence"] or 0)):
+        iv = r["interval"]
         a, b = (f"{iv[0]:8.2f}", f"{iv[1]:8.2f}") if iv else ("       -", "       -")
-        print(f"{eid:<32} {a} {b} {side[eid]['confidence']:6.2f}")
-    print(f"results: {out / 'predictions.json'} ({len(summary.failed)} failed)")
+        print(f"{r['episode_id']:<32} {a} {b} {r['confidence']:6.2f}")
+    failed = sum(str(r["source"]).startswith("failed") for r in rows)
+    print(f"results: {Path(args.out)} ({len(rows)} episodes, {failed} failed)")
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
+    from introdetect.detect import collect_videos
     from introdetect.doctor import diagnose
     from introdetect.params import DataParams
 
-    results = diagnose(_collect_videos(args.paths, DataParams().video_extensions))
+    results = diagnose(collect_videos(args.paths, DataParams().video_extensions))
     bad = [d for d in results if not d.ok]
     for d in results:
         print(f"{'OK  ' if d.ok else 'FAIL'} {d.episode_id:<32} {d.detail}")
@@ -123,7 +87,12 @@ def _cmd_metrics(args: argparse.Namespace) -> None:
     ]
     print("| model | split | " + " | ".join(cols) + " |")
     print("|---" * (len(cols) + 2) + "|")
-    for who, block in (("introdetect", m), ("median baseline", m.get("baseline_median_interval"))):
+    blocks = (
+        ("introdetect", m),
+        ("median baseline", m.get("baseline_median_interval")),
+        ("unsupervised repetition", m.get("unsupervised_repetition")),
+    )
+    for who, block in blocks:
         for split in ("overall", "seen", "unseen"):
             if block and block.get(split, {}).get("n"):
                 vals = ["-" if block[split].get(c) is None else str(block[split][c]) for c in cols]
@@ -146,9 +115,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_synth)
 
     d = sub.add_parser("detect", help="find intros in video files or folders with a trained model")
-    d.add_argument("paths", nargs="+", help="video files and/or folders (searched recursively)")
-    d.add_argument("--model", default="models/best.pt", help="checkpoint from the train stage")
-    d.add_argument("--out", default="detect_out", help="folder for predictions.json etc.")
+    d.add_argument(
+        "paths",
+        nargs="+",
+        help="video files and/or folders (searched recursively); "
+        "the videos of one folder are treated as one season",
+    )
+    d.add_argument(
+        "--model", default=None, help="checkpoint from the train stage (default models/best.pt)"
+    )
+    d.add_argument(
+        "--out",
+        default="detect_out",
+        help="folder for predictions, chapters, report.html (default detect_out)",
+    )
     d.add_argument(
         "--cache",
         default=None,
@@ -156,11 +136,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument("--device", default="auto", help="auto | cpu | cuda for the backbone")
     d.add_argument(
-        "--threshold",
-        type=float,
-        default=None,
-        help="per-step probability threshold (default: the model's predict params)",
+        "--format",
+        default="json,csv",
+        help="comma-separated: json (predictions.json + confidence.json), csv, "
+        "edl (Kodi <video>.edl next to each video), chapters (ffmetadata per episode,"
+        " chapter 'Opening'), jellyfin (Intro Skipper IntroStart/IntroEnd)",
     )
+    d.add_argument(
+        "--edl-action",
+        default="commbreak",
+        choices=["commbreak", "cut", "mute", "scene"],
+        help="Kodi EDL action for the intro (default commbreak = skip)",
+    )
+    d.add_argument(
+        "--unsupervised",
+        action="store_true",
+        help="no model: pick the stretch that repeats across the season's episodes",
+    )
+    d.add_argument("--labels", default=None, help="a label file to draw on the report")
+    d.add_argument("--no-report", action="store_true", help="skip the PNG/HTML report")
     d.set_defaults(func=_cmd_detect)
 
     c = sub.add_parser(

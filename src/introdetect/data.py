@@ -60,12 +60,14 @@ def load_episodes(
     feature_dir: str | Path,
     use_mels: bool,
     reference: dict[str, Any] | None = None,
+    rep_dir: str | Path | None = None,
 ) -> tuple[list[Episode], dict[str, str]]:
     """Load ``(episode_id, series, start_s, end_s)`` items that have a feature file.
 
-    Returns the episodes and ``{id: reason}`` for the ones left out (no features, or
-    incompatible with ``reference`` provenance). The first loaded file is the reference when
-    none is given, so one run never mixes backbones.
+    With ``rep_dir``, the episode's repetition channels (``<rep_dir>/<id>.npy``) are
+    appended to its input. Returns the episodes and ``{id: reason}`` for the ones left out
+    (no features, or incompatible with ``reference`` provenance). The first loaded file is
+    the reference when none is given, so one run never mixes backbones.
     """
     feature_dir = Path(feature_dir)
     out, missing = [], {}
@@ -79,6 +81,12 @@ def load_episodes(
             reference = f.attrs
         check_compatible(f.attrs, reference, str(path))
         x = episode_input(f.visual, f.audio, use_mels)
+        if rep_dir is not None:
+            rp = Path(rep_dir) / f"{eid}.npy"
+            if not rp.exists():
+                missing[eid] = f"{rp}: no repetition features (run the repetition stage)"
+                continue
+            x = np.concatenate([x, np.load(rp).astype(np.float32)], axis=1)
         out.append(Episode(eid, series, x, float(f.attrs["fps"]), start, end, f.attrs))
     return out, missing
 

@@ -28,3 +28,137 @@ def write_csv(rows: list[dict[str, Any]], path: str | Path) -> None:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
+
+
+# Kodi EDL actions: 0 cut, 1 mute, 2 scene marker, 3 commercial break (skipped automatically).
+EDL_ACTIONS = {"cut": 0, "mute": 1, "scene": 2, "commbreak": 3}
+
+
+def edl_text(interval: tuple[float, float], action: str = "commbreak") -> str:
+    """One Kodi EDL line: ``start<TAB>end<TAB>action`` in seconds."""
+    return f"{interval[0]:.2f}\t{interval[1]:.2f}\t{EDL_ACTIONS[action]}\n"
+
+
+def ffmetadata_text(interval: tuple[float, float] | None, duration_s: float) -> str:
+    """FFmpeg metadata with chapters; the intro is the chapter titled "Opening"."""
+    lines = [";FFMETADATA1"]
+    marks: list[tuple[float, float, str]] = []
+    if interval is None:
+        marks.append((0.0, duration_s, "Episode"))
+    else:
+        a, b = interval
+        if a > 0.05:
+            marks.append((0.0, a, "Prologue"))
+        marks.append((a, b, "Opening"))
+        if duration_s - b > 0.05:
+            marks.append((b, duration_s, "Episode"))
+    for start, end, title in marks:
+        lines += [
+            "[CHAPTER]",
+            "TIMEBASE=1/1000",
+            f"START={round(start * 1000)}",
+            f"END={round(end * 1000)}",
+            f"title={title}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def jellyfin_entry(episode_id: str, interval: tuple[float, float] | None) -> dict[str, Any]:
+    """An entry in the shape of Jellyfin Intro Skipper's timestamps (seconds)."""
+    if interval is None:
+        return {"EpisodeId": episode_id, "Valid": False, "IntroStart": 0.0, "IntroEnd": 0.0}
+    return {
+        "EpisodeId": episode_id,
+        "Valid": True,
+        "IntroStart": interval[0],
+        "IntroEnd": interval[1],
+    }
+
+
+FORMATS = ("json", "edl", "chapters", "jellyfin", "csv")
+
+
+def export_all(
+    results: list[dict[str, Any]],
+    out_dir: str | Path,
+    formats: tuple[str, ...],
+    edl_action: str = "commbreak",
+) -> list[Path]:
+    """Write the requested formats for ``results`` rows (episode_id, video, interval,
+    confidence, presence, duration_s). EDL files go next to each video."""
+    out_dir = Path(out_dir)
+    written: list[Path] = []
+    by_id = {r["episode_id"]: r for r in results}
+    if "json" in formats:
+        write_json(
+            {k: (list(r["interval"]) if r["interval"] else None) for k, r in by_id.items()},
+            out_dir / "predictions.json",
+        )
+        write_json(
+            {
+                k: {
+                    "confidence": r["confidence"],
+                    "presence": r["presence"],
+                    "source": r.get("source", ""),
+                }
+                for k, r in by_id.items()
+            },
+            out_dir / "confidence.json",
+        )
+        written += [out_dir / "predictions.json", out_dir / "confidence.json"]
+    if "csv" in formats:
+        write_csv(
+            [
+                {
+                    "episode_id": k,
+                    "video": r["video"],
+                    "start_s": r["interval"][0] if r["interval"] else "",
+                    "end_s": r["interval"][1] if r["interval"] else "",
+                    "confidence": r["confidence"],
+                    "presence": r["presence"],
+                }
+                for k, r in by_id.items()
+            ],
+            out_dir / "predictions.csv",
+        )
+        written.append(out_dir / "predictions.csv")
+    if "jellyfin" in formats:
+        write_json(
+            {k: jellyfin_entry(k, r["interval"]) for k, r in by_id.items()},
+            out_dir / "jellyfin_intros.json",
+        )
+        written.append(out_dir / "jellyfin_intros.json")
+    for k, r in by_id.items():
+        if "edl" in formats and r["interval"] and r.get("video"):
+            p = Path(r["video"]).with_suffix(".edl")
+            p.write_text(edl_text(r["interval"], edl_action), encoding="utf-8")
+            written.append(p)
+        if "chapters" in formats and r.get("duration_s"):
+            p = out_dir / "chapters" / f"{k}.ffmeta"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(ffmetadata_text(r["interval"], r["duration_s"]), encoding="utf-8")
+            written.append(p)
+    return written
+
+
+def mux_chapters(video: str | Path, ffmetadata: str | Path, out: str | Path) -> Path:
+    """Copy ``video``'s streams into ``out`` (mkv/mp4) with the chapters of an ffmetadata
+    file, without re-encoding (the equivalent of ``ffmpeg -i v -i meta -map_chapters 1``)."""
+    import av
+
+    out = Path(out)
+    with av.open(str(ffmetadata), format="ffmetadata") as meta:
+        chapters = meta.chapters()
+    with av.open(str(video)) as src, av.open(str(out), "w") as dst:
+        mapping = {
+            s.index: dst.add_stream_from_template(s)
+            for s in src.streams
+            if s.type in ("video", "audio")
+        }
+        dst.set_chapters(chapters)
+        for packet in src.demux(*[s for s in src.streams if s.index in mapping]):
+            if packet.dts is None:
+                continue
+            packet.stream = mapping[packet.stream.index]
+            dst.mux(packet)
+    return out

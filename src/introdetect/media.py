@@ -234,3 +234,35 @@ def stream_episode(
         raise MediaError(f"{path}: decode failed ({e})") from e
     finally:
         container.close()
+
+
+def grab_frames(path: str | Path, times: list[float], height: int = 90) -> list[np.ndarray]:
+    """RGB thumbnails (``height`` px high, aspect kept, rotation applied) of the frames on
+    screen at ``times`` (seconds from playback start). Seeks; for reports, not features."""
+    out: list[np.ndarray] = []
+    container = open_container(path)
+    try:
+        v = container.streams.video[0]
+        v0 = _stream_start(v)
+        ctx = v.codec_context
+        w = max(2, int(round(ctx.width * height / max(ctx.height, 1))))
+        for t in times:
+            container.seek(int((max(t, 0.0) + v0) / v.time_base), stream=v, backward=True)
+            chosen = None
+            for frame in container.decode(v):
+                if frame.pts is None:
+                    continue
+                chosen = frame
+                if float(frame.pts * frame.time_base) - v0 >= t:
+                    break
+            if chosen is None:
+                out.append(np.zeros((height, w, 3), np.uint8))
+                continue
+            rgb = chosen.reformat(width=w, height=height, format="rgb24").to_ndarray()
+            rot = int(getattr(chosen, "rotation", 0) or 0) % 360
+            out.append(np.ascontiguousarray(np.rot90(rgb, k=rot // 90)) if rot else rgb)
+    except av.error.FFmpegError as e:
+        raise MediaError(f"{path}: cannot grab frames ({e})") from e
+    finally:
+        container.close()
+    return out

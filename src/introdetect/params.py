@@ -71,6 +71,16 @@ class FeatureParams:
 
 
 @dataclass(frozen=True)
+class RepetitionParams:
+    """Cross-episode repetition features (see ``introdetect.repetition``)."""
+
+    max_others: int = 8
+    sim_threshold: float = 0.85
+    min_run_s: float = 2.0
+    min_share: float = 0.5
+
+
+@dataclass(frozen=True)
 class ModelParams:
     """IntroDetector architecture."""
 
@@ -78,6 +88,7 @@ class ModelParams:
     layers: int = 2
     dropout: float = 0.3
     use_mels: bool = True
+    repetition: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,6 +130,7 @@ class Params:
     synth: SynthParams = field(default_factory=SynthParams)
     data: DataParams = field(default_factory=DataParams)
     features: FeatureParams = field(default_factory=FeatureParams)
+    repetition: RepetitionParams = field(default_factory=RepetitionParams)
     model: ModelParams = field(default_factory=ModelParams)
     train: TrainParams = field(default_factory=TrainParams)
     predict: PredictParams = field(default_factory=PredictParams)
@@ -137,6 +149,10 @@ _RANGES: dict[tuple[str, str], tuple[typing.Callable[[Any], bool], str]] = {
         lambda v: v in ("auto", "cpu") or v.startswith("cuda"),
         "auto|cpu|cuda[:N]",
     ),
+    ("repetition", "max_others"): (lambda v: v >= 1, ">= 1"),
+    ("repetition", "sim_threshold"): (lambda v: -1 <= v <= 1, "[-1, 1]"),
+    ("repetition", "min_run_s"): (lambda v: v > 0, "> 0"),
+    ("repetition", "min_share"): (lambda v: 0 < v <= 1, "(0, 1]"),
     ("model", "hidden"): (lambda v: v >= 1, ">= 1"),
     ("model", "layers"): (lambda v: v >= 1, ">= 1"),
     ("model", "dropout"): (lambda v: 0 <= v < 1, "[0, 1)"),

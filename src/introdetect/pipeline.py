@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import statistics
+import time
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from introdetect.data import load_episodes
 from introdetect.export import write_csv, write_json
@@ -27,14 +30,17 @@ from introdetect.index import (
 from introdetect.inference import detect, detections_to_json
 from introdetect.metrics import episode_scores, summarize
 from introdetect.params import Params, params_to_dict
+from introdetect.repetition import compute_repetition, unsupervised_detect, write_repetition
 from introdetect.training import fit, load_checkpoint, provenance
 
 log = logging.getLogger(__name__)
 
 INDEX_DIR = Path("data/index")
 FEATURE_DIR = Path("data/features")
+REP_DIR = Path("data/repetition")
 MODEL_PATH = Path("models/best.pt")
 PRED_PATH = Path("predictions/test_predictions.json")
+UNSUP_PATH = Path("predictions/test_predictions_unsupervised.json")
 PRESENCE_PATH = Path("predictions/test_presence.json")
 TRAIN_METRICS = Path("metrics/train.json")
 EVAL_METRICS = Path("metrics/eval.json")
@@ -92,6 +98,30 @@ def run_featurize(p: Params) -> dict[str, Any]:
     return out
 
 
+def run_repetition(p: Params) -> dict[str, Any]:
+    """Cross-episode repetition channels for every featurized episode, grouped by series
+    across both splits (no labels are used); writes data/repetition/<split>/<id>.npy."""
+    episodes, where = [], {}
+    for split in ("train", "test"):
+        for r in read_index(INDEX_DIR / f"{split}.csv"):
+            path = FEATURE_DIR / split / f"{r.episode_id}.h5"
+            if r.has_video and path.exists():
+                episodes.append((r.episode_id, r.series, path))
+                where[r.episode_id] = split
+    t0 = time.perf_counter()
+    reps = compute_repetition(episodes, p.repetition)
+    dt = time.perf_counter() - t0
+    for eid, rep in reps.items():
+        write_repetition(rep, REP_DIR / where[eid] / f"{eid}.npy")
+    log.info(
+        "repetition: %d episodes in %.1f s (%.3f s per episode)",
+        len(reps),
+        dt,
+        dt / max(len(reps), 1),
+    )
+    return {"episodes": len(reps), "seconds": dt}
+
+
 def _items(rows: list[IndexRow]) -> list[tuple[str, str, float | None, float | None]]:
     return [(r.episode_id, r.series, r.start_s, r.end_s) for r in rows]
 
@@ -101,7 +131,10 @@ def run_train(p: Params) -> dict[str, Any]:
     from dvclive import Live
 
     rows = [r for r in read_index(INDEX_DIR / "train.csv") if r.labelled and r.has_video]
-    episodes, missing = load_episodes(_items(rows), FEATURE_DIR / "train", p.model.use_mels)
+    rep_dir = REP_DIR / "train" if p.model.repetition else None
+    episodes, missing = load_episodes(
+        _items(rows), FEATURE_DIR / "train", p.model.use_mels, rep_dir=rep_dir
+    )
     for reason in missing.values():
         log.warning("train: %s", reason)
     if len(episodes) < 2:
@@ -111,6 +144,7 @@ def run_train(p: Params) -> dict[str, Any]:
         "params": params_to_dict(p),
         "provenance": provenance(episodes[0].attrs),
         "use_mels": p.model.use_mels,
+        "repetition": p.model.repetition,
         "train_series": sorted({e.series for e in episodes}),
         "median_interval": [
             statistics.median(a for a, _ in ivs),
@@ -165,6 +199,20 @@ def run_predict(p: Params) -> dict[str, Any]:
         side[eid] = {"presence": None, "confidence": 0.0, "source": "no_features"}
     write_json(preds, PRED_PATH)
     write_json(side, PRESENCE_PATH)
+    unsup = {}
+    for r in rows:  # the model-free detector, for comparison and for users without labels
+        rp = REP_DIR / "test" / f"{r.episode_id}.npy"
+        det = None
+        if rp.exists():
+            det = unsupervised_detect(
+                np.load(rp),
+                p.features.fps,
+                p.predict.min_len_s,
+                p.predict.max_len_s,
+                p.repetition.min_share,
+            )
+        unsup[r.episode_id] = [round(det[0], 2), round(det[1], 2)] if det else None
+    write_json(unsup, UNSUP_PATH)
     return {"episodes": len(preds), "with_intro": sum(v is not None for v in preds.values())}
 
 
@@ -181,6 +229,7 @@ def run_evaluate(p: Params) -> dict[str, Any]:
     test = [r for r in read_index(INDEX_DIR / "test.csv") if r.labelled and r.has_video]
     train = [r for r in read_index(INDEX_DIR / "train.csv") if r.labelled and r.start_s is not None]
     preds = json.loads(PRED_PATH.read_text(encoding="utf-8"))
+    unsup = json.loads(UNSUP_PATH.read_text(encoding="utf-8")) if UNSUP_PATH.exists() else {}
     if not test:
         log.warning("evaluate: no labelled test episodes; writing empty metrics")
         write_json({"note": "no test labels"}, EVAL_METRICS)
@@ -189,7 +238,7 @@ def run_evaluate(p: Params) -> dict[str, Any]:
     if not train:
         raise DatasetError("evaluate: no labelled train intervals for the baseline")
     base = (statistics.median(r.start_s for r in train), statistics.median(r.end_s for r in train))
-    rows, base_rows = [], []
+    rows, base_rows, unsup_rows = [], [], []
     for r in test:
         label = (r.start_s, r.end_s) if r.start_s is not None else None
         pred = preds.get(r.episode_id)
@@ -207,8 +256,10 @@ def run_evaluate(p: Params) -> dict[str, Any]:
             }
         )
         base_rows.append({"seen": r.seen, **episode_scores(base, label)})
+        unsup_rows.append({"seen": r.seen, **episode_scores(unsup.get(r.episode_id), label)})
     metrics = _group_summary(rows) | {
         "baseline_median_interval": {"interval": list(base), **_group_summary(base_rows)},
+        "unsupervised_repetition": _group_summary(unsup_rows),
     }
     write_json(metrics, EVAL_METRICS)
     write_csv(rows, EVAL_EPISODES)

@@ -219,15 +219,26 @@ class _Scene:
 
 
 class _Intro:
-    """The series' title sequence: its own imagery, colours and title card."""
+    """The series' title sequence: its own imagery, colours and title card.
+
+    Rendered from the series seed at one canonical size and resized to the episode's, so the
+    same intro repeats across episodes of any resolution, as real title sequences do."""
+
+    CANON = (480, 270)
 
     def __init__(self, s: SeriesSpec, w: int, h: int) -> None:
         rng = np.random.default_rng(s.seed)
-        self.tex = _texture(rng, int(h * 1.6), int(w * 1.6), int(rng.integers(4, 16)))
+        cw, ch = self.CANON
+        tex = _texture(rng, int(ch * 1.6), int(cw * 1.6), int(rng.integers(4, 16)))
+        img = Image.fromarray((tex * 255).astype(np.uint8))
+        self.tex = (
+            np.asarray(img.resize((int(w * 1.6), int(h * 1.6)), Image.BILINEAR), np.float32) / 255.0
+        )
         self.tint = rng.uniform(0.3, 1.0, 3).astype(np.float32)
         self.text_col = rng.uniform(0.7, 1.0, 3).astype(np.float32)
-        self.speed = rng.uniform(15, 40)
-        self.mask = _title_mask(s.name.upper(), w, h)[..., None]
+        self.speed = rng.uniform(15, 40) * w / cw  # canonical pixels per second, rescaled
+        mask = Image.fromarray((_title_mask(s.name.upper(), cw, ch) * 255).astype(np.uint8))
+        self.mask = (np.asarray(mask.resize((w, h), Image.BILINEAR), np.float32) / 255.0)[..., None]
 
     def render(self, t: float, w: int, h: int) -> np.ndarray:
         th, tw = self.tex.shape[:2]

@@ -1,0 +1,162 @@
+"""Cross-episode repetition: the intro is the stretch that repeats across a series' episodes.
+
+From cached features only (no second decode), every episode is compared with up to
+``max_others`` other episodes of its series. Per step it gets four channels:
+
+0. ``vis_sim``  mean over the others of the best visual cosine similarity to any of their steps
+1. ``aud_sim``  the same for the log-mel descriptor
+2. ``run_s``    the longest aligned run (a diagonal of above-threshold similarity in the
+                cross-similarity matrix, so trims and offsets do not matter) through this
+                step, in seconds, over all others
+3. ``share``    the share of the others with an aligned run of at least ``min_run_s`` here
+
+Descriptors are centred on the series mean before the cosine, so what all footage shares
+(black bars, the backbone's bias) does not count as repetition. Cost per episode is
+O(T^2 * k) multiply-adds for the similarity matrices plus an O(T^2 * k) run pass.
+
+:func:`unsupervised_detect` turns ``share`` into an interval without any labels.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from introdetect.params import RepetitionParams
+from introdetect.postprocess import extract_best_interval, smooth_predictions
+from introdetect.store import read_episode
+
+log = logging.getLogger(__name__)
+
+N_CHANNELS = 4
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(n, 1e-6)
+
+
+def series_descriptors(
+    feats: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{id: (visual [T,512], mels [T,M])}`` -> centred unit descriptors per episode."""
+    vis_mean = np.concatenate([v for v, _ in feats.values()]).astype(np.float64).mean(0)
+    # Mels are centred per band but not scaled per band: quiet bands (noise floor, codec
+    # cut-offs) would otherwise weigh as much as the bands that carry the music.
+    m_mean = np.concatenate([m for _, m in feats.values()]).astype(np.float64).mean(0)
+    out = {}
+    for eid, (v, m) in feats.items():
+        vv = _unit((v.astype(np.float64) - vis_mean).astype(np.float32))
+        mm = _unit((m - m_mean).astype(np.float32))
+        out[eid] = (vv, mm)
+    return out
+
+
+def diagonal_runs(hit: np.ndarray) -> np.ndarray:
+    """For a boolean matrix [Ta, Tb], the length of the diagonal run of True through each
+    cell (0 where False). Two passes, one row at a time: O(Ta * Tb)."""
+    ta, tb = hit.shape
+    fwd = np.zeros((ta, tb), np.int32)
+    prev = np.zeros(tb, np.int32)
+    for t in range(ta):
+        cur = np.zeros(tb, np.int32)
+        cur[1:] = prev[:-1]
+        cur = (cur + 1) * hit[t]
+        fwd[t] = prev = cur
+    bwd_prev = np.zeros(tb, np.int32)
+    runs = np.zeros((ta, tb), np.int32)
+    for t in range(ta - 1, -1, -1):
+        cur = np.zeros(tb, np.int32)
+        cur[:-1] = bwd_prev[1:]
+        cur = (cur + 1) * hit[t]
+        bwd_prev = cur
+        runs[t] = np.where(hit[t], fwd[t] + cur - 1, 0)
+    return runs
+
+
+def episode_repetition(
+    own: tuple[np.ndarray, np.ndarray],
+    others: list[tuple[np.ndarray, np.ndarray]],
+    fps: float,
+    cfg: RepetitionParams,
+) -> np.ndarray:
+    """Per-step repetition channels [T, 4] of one episode against ``others``."""
+    v, m = own
+    t = v.shape[0]
+    out = np.zeros((t, N_CHANNELS), np.float32)
+    if not others:
+        return out
+    min_steps = max(1, int(round(cfg.min_run_s * fps)))
+    has_audio = bool(np.any(m))
+    for ov, om in others:
+        s_v = v @ ov.T  # [T, T_other]
+        s_a = m @ om.T if has_audio and np.any(om) else np.zeros_like(s_v)
+        out[:, 0] += s_v.max(1)
+        out[:, 1] += s_a.max(1)
+        sim = 0.5 * (s_v + s_a) if has_audio and np.any(om) else s_v
+        runs = diagonal_runs(sim >= cfg.sim_threshold).max(1)  # [T] steps
+        out[:, 2] = np.maximum(out[:, 2], runs / fps)
+        out[:, 3] += runs >= min_steps
+    out[:, [0, 1, 3]] /= len(others)
+    return out
+
+
+def pick_others(ids: list[str], eid: str, k: int) -> list[str]:
+    """Up to ``k`` other episodes, nearest in id order first (neighbouring episodes)."""
+    rest = sorted(i for i in ids if i != eid)
+    pos = sorted(ids).index(eid)
+    return sorted(rest, key=lambda i: (abs(sorted(ids).index(i) - pos), i))[:k]
+
+
+def compute_repetition(
+    episodes: list[tuple[str, str, Path]],
+    cfg: RepetitionParams,
+) -> dict[str, np.ndarray]:
+    """``(episode_id, series, feature_file)`` -> ``{id: [T, 4]}``, grouped by series."""
+    groups: dict[str, list[tuple[str, Path]]] = defaultdict(list)
+    for eid, series, path in episodes:
+        groups[series].append((eid, path))
+    out: dict[str, np.ndarray] = {}
+    for series, members in tqdm(sorted(groups.items()), desc="repetition", unit="series"):
+        feats, fps = {}, 2.0
+        for eid, path in members:
+            f = read_episode(path)
+            feats[eid] = (f.visual, f.audio[:, 1:])
+            fps = float(f.attrs["fps"])
+        if len(members) == 1:
+            log.warning(
+                "series %r has one episode: no repetition signal for %s", series, members[0][0]
+            )
+        desc = series_descriptors(feats)
+        ids = list(feats)
+        for eid in ids:
+            others = [desc[o] for o in pick_others(ids, eid, cfg.max_others)]
+            out[eid] = episode_repetition(desc[eid], others, fps, cfg)
+    return out
+
+
+def write_repetition(rep: np.ndarray, path: Path) -> None:
+    """Save one episode's channels atomically (``.npy``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
+    np.save(tmp, rep.astype(np.float32))
+    os.replace(tmp, path)
+
+
+def unsupervised_detect(
+    rep: np.ndarray,
+    fps: float,
+    min_len_s: float,
+    max_len_s: float,
+    min_share: float = 0.5,
+    smooth_s: float = 0.5,
+) -> tuple[float, float, float] | None:
+    """The best run of steps shared (as aligned repeats) by at least ``min_share`` of the
+    other episodes; ``(start, end, mean share)`` or None."""
+    share = smooth_predictions(rep[:, 3], fps, "gaussian", smooth_s)
+    return extract_best_interval(share, fps, min_share, min_len_s, max_len_s)

@@ -1,0 +1,114 @@
+import logging
+
+import numpy as np
+import pytest
+
+from introdetect.params import RepetitionParams
+from introdetect.repetition import (
+    diagonal_runs,
+    episode_repetition,
+    pick_others,
+    series_descriptors,
+    unsupervised_detect,
+)
+from introdetect.store import EpisodeFeatures, write_episode
+
+
+def test_diagonal_runs_by_hand():
+    hit = np.zeros((6, 6), bool)
+    hit[1, 2] = hit[2, 3] = hit[3, 4] = True  # a run of 3 on one diagonal
+    hit[5, 0] = True  # an isolated hit
+    runs = diagonal_runs(hit)
+    assert runs[1, 2] == runs[2, 3] == runs[3, 4] == 3
+    assert runs[5, 0] == 1 and runs.sum() == 10
+
+
+def _season(rng, n_eps=4, intro_len=16, dim=64):
+    """Episodes of random content with the same 'intro' block at different offsets."""
+    intro_v = rng.standard_normal((intro_len, dim))
+    intro_m = rng.standard_normal((intro_len, 8))
+    eps, starts = {}, []
+    for k in range(n_eps):
+        t = int(rng.integers(60, 120))
+        s = int(rng.integers(0, t - intro_len))
+        v, m = rng.standard_normal((t, dim)), rng.standard_normal((t, 8))
+        v[s : s + intro_len] = intro_v + 0.1 * rng.standard_normal((intro_len, dim))
+        m[s : s + intro_len] = intro_m + 0.1 * rng.standard_normal((intro_len, 8))
+        eps[f"e{k}"] = (v.astype(np.float32), m.astype(np.float32))
+        starts.append(s)
+    return eps, starts
+
+
+def test_repeated_block_found_at_any_offset():
+    rng = np.random.default_rng(0)
+    eps, starts = _season(rng)
+    desc = series_descriptors(eps)
+    cfg = RepetitionParams()
+    for k, eid in enumerate(eps):
+        others = [desc[o] for o in eps if o != eid]
+        rep = episode_repetition(desc[eid], others, 2.0, cfg)
+        s = starts[k]
+        assert rep.shape == (len(eps[eid][0]), 4)
+        assert rep[s + 2 : s + 14, 3].min() == 1.0  # every other episode shares it
+        assert rep[s + 8, 2] >= 7.5  # an aligned run of ~8 s
+        assert rep[s + 8, 0] > 0.8 and rep[:, 3].sum() < 20  # little else counts
+        a, b, _ = unsupervised_detect(rep, 2.0, 1.5, 30.0)
+        assert abs(a - s / 2) <= 1.0 and abs(b - (s + 16) / 2) <= 1.0
+
+
+def test_single_episode_and_no_audio():
+    rng = np.random.default_rng(1)
+    eps, _ = _season(rng, n_eps=2)
+    desc = series_descriptors(eps)
+    own = desc["e0"]
+    assert not episode_repetition(own, [], 2.0, RepetitionParams()).any()
+    silent = (own[0], np.zeros_like(own[1]))
+    rep = episode_repetition(silent, [desc["e1"]], 2.0, RepetitionParams())
+    assert rep[:, 1].max() == 0 and rep[:, 3].max() == 1.0  # visual alone still finds it
+
+
+def test_recap_shared_with_one_episode_is_not_the_intro():
+    """A 'previously on' block repeats content of only one other episode: share stays low."""
+    rng = np.random.default_rng(2)
+    eps, starts = _season(rng, n_eps=5)
+    v0, m0 = eps["e0"]
+    v1, m1 = eps["e1"]
+    v1[0:20], m1[0:20] = v0[-20:], m0[-20:]  # e1 opens with a recap of e0's ending
+    desc = series_descriptors(eps)
+    others = [desc[o] for o in eps if o != "e1"]
+    rep = episode_repetition(desc["e1"], others, 2.0, RepetitionParams())
+    assert rep[2:18, 3].max() <= 0.25
+    a, b, _ = unsupervised_detect(rep, 2.0, 1.5, 30.0)
+    assert abs(a - starts[1] / 2) <= 1.0
+
+
+def test_pick_others_nearest_first():
+    ids = [f"e{i}" for i in range(10)]
+    assert pick_others(ids, "e5", 3) == ["e4", "e6", "e3"]
+    assert len(pick_others(ids, "e0", 20)) == 9
+
+
+def test_compute_repetition_from_store(tmp_path, caplog):
+    from introdetect.repetition import compute_repetition
+
+    rng = np.random.default_rng(3)
+    eps, _ = _season(rng, n_eps=3, dim=512)
+    items = []
+    v0, m0 = eps["e0"]
+    for eid, (v, m) in list(eps.items()) + [("solo", (v0[:30], m0[:30]))]:
+        audio = np.concatenate([np.ones((len(v), 1)), m], 1)
+        write_episode(
+            tmp_path / f"{eid}.h5",
+            EpisodeFeatures(
+                v.astype(np.float16),
+                audio.astype(np.float32),
+                np.arange(len(v)) / 2.0,
+                {"fps": 2.0},
+            ),
+        )
+        items.append((eid, "solo" if eid == "solo" else "show", tmp_path / f"{eid}.h5"))
+    with caplog.at_level(logging.WARNING):
+        reps = compute_repetition(items, RepetitionParams())
+    assert set(reps) == {"e0", "e1", "e2", "solo"} and not reps["solo"].any()
+    assert "one episode" in caplog.text
+    assert reps["e0"][:, 3].max() == pytest.approx(1.0)
