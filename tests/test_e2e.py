@@ -153,3 +153,13 @@ def test_detect_cli_on_new_episodes(project: Path, tmp_path: Path):
     )
     assert "results:" in unsup
     assert len(json.loads((tmp_path / "unsup/predictions.json").read_text())) == 5
+
+
+def test_repetition_switch_reuses_features(project: Path):
+    out = _run([sys.executable, "-m", "dvc", "exp", "run", "-S", "model.repetition=true"], project)
+    assert "Running stage 'train'" in out and "Running stage 'featurize'" not in out
+    assert "Running stage 'repetition'" not in out
+    preds = json.loads((project / "predictions/test_predictions.json").read_text())
+    assert len(preds) == 5
+    unsup = json.loads((project / "predictions/test_predictions_unsupervised.json").read_text())
+    assert set(unsup) == set(preds)

@@ -149,3 +149,51 @@ def test_featurize_many_skips_current_and_records_failures(tmp_path, backbone):
     fp2 = FeatureParams(weights="random", frame_size=32, batch_size=4, fps=1.0)
     cfg = feature_config(fp2, backbone)
     assert not is_current(tmp_path / "feat" / "a.h5", cfg, source_fingerprint(good))
+
+
+def test_skip_nonref_keeps_sampling_error_under_a_quarter_step(tmp_path, backbone):
+    """B-frame clip: the fast path differs little; sparse references fall back to all frames."""
+    from fractions import Fraction
+
+    import av
+
+    path = tmp_path / "b.mp4"
+    with av.open(str(path), "w") as o:
+        vs = o.add_stream("libx264", rate=25)
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        vs.options = {"preset": "veryfast", "x264-params": "bframes=3:slices=1"}
+        rng = np.random.default_rng(0)
+        for i in range(100):
+            img = np.full((48, 64, 3), (i * 2) % 256, np.uint8)
+            img[rng.integers(0, 40) :, :8] = 255
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts, f.time_base = i, Fraction(1, 25)
+            for p in vs.encode(f):
+                o.mux(p)
+        for p in vs.encode(None):
+            o.mux(p)
+    fast = featurize_episode(
+        path,
+        "b",
+        tmp_path / "f.h5",
+        backbone,
+        FeatureParams(weights="random", frame_size=32, skip_nonref=True),
+    )
+    plain = featurize_episode(
+        path,
+        "b",
+        tmp_path / "p.h5",
+        backbone,
+        FeatureParams(weights="random", frame_size=32, skip_nonref=False),
+    )
+    assert fast.attrs["sample_err_max_s"] <= 0.125 and plain.attrs["sample_err_max_s"] <= 0.05
+    assert fast.visual.shape == plain.visual.shape
+    # an impossible grid for skipping (20 steps/s): falls back to decoding every frame
+    dense = featurize_episode(
+        path,
+        "b",
+        tmp_path / "d.h5",
+        backbone,
+        FeatureParams(weights="random", frame_size=32, fps=20.0),
+    )
+    assert dense.attrs["skip_nonref_used"] is False or dense.attrs["sample_err_max_s"] <= 0.0125

@@ -102,6 +102,14 @@ class DecodeResult:
     audio: np.ndarray | None = None  # mono float32 at the requested rate, or None (no audio)
     audio_note: str = ""
     corrupt_packets: int = 0
+    # how far (s) the sampled frame's start lies from each step centre: with every frame
+    # decoded this is under one frame interval; skipping non-reference frames raises it
+    sample_err_max_s: float = 0.0
+    sample_err_sum_s: float = 0.0
+
+    @property
+    def sample_err_mean_s(self) -> float:
+        return self.sample_err_sum_s / max(self.n_steps, 1)
 
 
 def _frame_to_rgb(frame: av.VideoFrame, size: int) -> np.ndarray:
@@ -122,10 +130,13 @@ def stream_episode(
     audio_sr: int,
     result: DecodeResult,
     max_corrupt: int = 20,
+    skip_nonref: bool = False,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Decode ``path`` once; yield ``(step_index, rgb[frame_size, frame_size, 3])`` per step.
 
     Video and the default audio stream are demuxed in one pass up to ``window_s`` seconds.
+    ``skip_nonref`` asks the decoder to drop frames no other frame refers to (B-frames):
+    less decoding, at the price of a sampled frame up to a few frame intervals older.
     When the generator is exhausted, ``result`` holds the decoded duration, the step count
     and the audio track. Steps with no frame of their own (variable frame rate, gaps) repeat
     the frame on screen. Raises :class:`MediaError` when nothing can be decoded.
@@ -137,6 +148,8 @@ def stream_episode(
             raise MediaError(f"{path}: no video stream")
         vstream = container.streams.video[0]
         vstream.thread_type = "AUTO"
+        if skip_nonref:
+            vstream.codec_context.skip_frame = "NONREF"
         audio_ok = [s for s in container.streams.audio if s.codec_context is not None]
         astream = audio_ok[0] if audio_ok else None
         if astream is not None and len(audio_ok) > 1:
@@ -190,6 +203,10 @@ def stream_episode(
                     # Emit every step whose centre lies before this frame's time: the frame
                     # on screen at that centre is the previous one.
                     while (step + 0.5) / fps < t:
+                        src_t = last_t if prev is not None else t
+                        err = abs((step + 0.5) / fps - src_t)
+                        result.sample_err_max_s = max(result.sample_err_max_s, err)
+                        result.sample_err_sum_s += err
                         yield step, _frame_to_rgb(prev if prev is not None else frame, frame_size)
                         step += 1
                     prev, last_t = frame, max(t, last_t or t)
@@ -218,6 +235,7 @@ def stream_episode(
         duration = min(window_s, (last_t or 0.0) + last_dur)
         n_steps = max(1, math.ceil(duration * fps - 1e-6))
         while step < n_steps:
+            result.sample_err_sum_s += abs((step + 0.5) / fps - (last_t or 0.0))
             yield step, _frame_to_rgb(prev, frame_size)
             step += 1
         result.duration_s = duration

@@ -65,6 +65,7 @@ class FeatureParams:
     device: str = "auto"
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     batch_size: int = 64
+    skip_nonref: bool = True
     audio_sr: int = 16000
     n_mels: int = 32
     min_ok_fraction: float = 0.9

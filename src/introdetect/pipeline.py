@@ -187,8 +187,9 @@ def run_predict(p: Params) -> dict[str, Any]:
     """Predict every featurized test episode; write predictions + presence sidecar."""
     model, meta = load_checkpoint(MODEL_PATH)
     rows = [r for r in read_index(INDEX_DIR / "test.csv") if r.has_video]
+    rep_dir = REP_DIR / "test" if meta.get("repetition") else None
     episodes, missing = load_episodes(
-        _items(rows), FEATURE_DIR / "test", meta["use_mels"], reference=meta["provenance"]
+        _items(rows), FEATURE_DIR / "test", meta["use_mels"], meta["provenance"], rep_dir
     )
     for reason in missing.values():
         log.warning("predict: %s", reason)

@@ -30,6 +30,7 @@ CONFIG_KEYS = (
     "frame_size",
     "audio_sr",
     "n_mels",
+    "skip_nonref",
 )
 # Attributes that must match between a model's training features and the features it reads.
 MODEL_COMPAT_KEYS = (

@@ -44,6 +44,7 @@ def feature_config(fp: FeatureParams, backbone: Backbone) -> dict[str, Any]:
         "frame_size": int(fp.frame_size),
         "audio_sr": int(fp.audio_sr),
         "n_mels": int(fp.n_mels),
+        "skip_nonref": bool(fp.skip_nonref),
     }
 
 
@@ -80,13 +81,21 @@ def featurize_episode(
     backbone: Backbone,
     fp: FeatureParams,
     timing: Timing | None = None,
+    skip: bool | None = None,
 ) -> EpisodeFeatures:
-    """Decode ``video`` once and write its feature file to ``out_path``."""
+    """Decode ``video`` once and write its feature file to ``out_path``.
+
+    With ``features.skip_nonref`` the decoder drops non-reference frames; when that moves a
+    sample more than a quarter step (sparse reference frames), the episode is decoded again
+    with every frame, so the sampling error stays below a quarter step either way."""
+    skip = fp.skip_nonref if skip is None else skip
     timing = timing or Timing()
     t0 = time.perf_counter()
     video = Path(video)
     result = DecodeResult()
-    gen = stream_episode(video, fp.fps, fp.window_s, fp.frame_size, fp.audio_sr, result)
+    gen = stream_episode(
+        video, fp.fps, fp.window_s, fp.frame_size, fp.audio_sr, result, skip_nonref=skip
+    )
     q: queue.Queue = queue.Queue(maxsize=4)
     th = threading.Thread(target=_producer, args=(gen, fp.batch_size, q), daemon=True)
     th.start()
@@ -104,6 +113,15 @@ def featurize_episode(
         chunks.append(backbone.embed(item).astype(np.float16))
         timing.network += time.perf_counter() - tn
     th.join()
+    if skip and result.sample_err_max_s > 0.25 / fp.fps:
+        # The stream's reference frames are too sparse for this step grid: decode it all.
+        log.info(
+            "%s: skipping non-reference frames put samples %.3f s off (> a quarter "
+            "step); decoding every frame instead",
+            video,
+            result.sample_err_max_s,
+        )
+        return featurize_episode(video, episode_id, out_path, backbone, fp, timing, skip=False)
     visual = np.concatenate(chunks) if chunks else np.zeros((0, EMBED_DIM), np.float16)
     n = result.n_steps
     if visual.shape[0] != n:  # cannot happen unless the sampler is broken
@@ -123,6 +141,8 @@ def featurize_episode(
         "source_mtime": float(stat.st_mtime),
         "source_fingerprint": source_fingerprint(video),
         "corrupt_packets": int(result.corrupt_packets),
+        "sample_err_max_s": float(result.sample_err_max_s),
+        "skip_nonref_used": bool(skip),
     }
     feats = EpisodeFeatures(visual, audio, (np.arange(n) / fp.fps).astype(np.float32), attrs)
     tw = time.perf_counter()
