@@ -76,3 +76,14 @@ def test_folder_without_videos(tmp_path, capsys):
     assert main(["doctor", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no video files" in err[0] and str(tmp_path) in err[0]
+
+
+def test_prepare_on_a_folder_without_videos(tmp_path):
+    from introdetect.index import build_split
+    from introdetect.params import DataParams
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="no video files"):
+        build_split("train", tmp_path / "empty", None, DataParams())
+    with pytest.raises(DatasetError, match="video folder not found"):
+        build_split("train", tmp_path / "missing", None, DataParams())

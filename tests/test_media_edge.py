@@ -173,3 +173,20 @@ def test_doctor_names_an_unknown_codec(tmp_path):
     bad.write_bytes(src.read_bytes().replace(b"V_MPEG4/ISO/AVC", b"V_QQQQQ/ISO/AVC"))
     d = check_video("unknown_codec", bad)
     assert not d.ok and "unknown_codec.mkv" in d.detail and "codec" in d.detail
+
+
+def test_audio_layout_change_mid_stream(tmp_path):
+    """Two MPEG-TS pieces (mono, then stereo, timestamps continuing) joined byte-wise, as
+    broadcast recordings are: the resampler is recreated and audio covers both parts."""
+    import av
+
+    a = make_clip(tmp_path / "a.ts", seconds=2.0, container="mpegts", layout="mono")
+    b = make_clip(tmp_path / "b.ts", seconds=2.0, container="mpegts", layout="stereo", start_s=2.0)
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(a.read_bytes() + b.read_bytes())
+    with av.open(str(joined)) as c:
+        assert {f.layout.name for f in c.decode(audio=0)} == {"mono", "stereo"}
+    steps, res = _decode(joined)
+    assert len(steps) == 8 and res.duration_s == pytest.approx(4.0, abs=0.1)
+    assert abs(res.audio.size / 16000 - 4.0) < 0.3
+    assert np.sqrt(np.mean(res.audio[-8000:-2000] ** 2)) > 0.1  # the stereo part is there
