@@ -112,3 +112,39 @@ def test_compute_repetition_from_store(tmp_path, caplog):
     assert set(reps) == {"e0", "e1", "e2", "solo"} and not reps["solo"].any()
     assert "one episode" in caplog.text
     assert reps["e0"][:, 3].max() == pytest.approx(1.0)
+
+
+def _plant(rng, t, block_v, block_m, at):
+    v, m = rng.standard_normal((t, block_v.shape[1])), rng.standard_normal((t, 8))
+    v[at : at + len(block_v)] = block_v + 0.1 * rng.standard_normal(block_v.shape)
+    m[at : at + len(block_m)] = block_m + 0.1 * rng.standard_normal(block_m.shape)
+    return v.astype(np.float32), m.astype(np.float32)
+
+
+def test_two_intros_in_one_season_and_an_intro_at_zero():
+    rng = np.random.default_rng(4)
+    intros = [(rng.standard_normal((14, 64)), rng.standard_normal((14, 8))) for _ in range(2)]
+    starts = [0, 30, 55, 10, 0, 70]  # episodes 0-2 use intro A, 3-5 intro B; two start at 0 s
+    eps = {f"e{k}": _plant(rng, 120, *intros[k // 3], starts[k]) for k in range(6)}
+    desc = series_descriptors(eps)
+    for k, eid in enumerate(eps):
+        rep = episode_repetition(
+            desc[eid], [desc[o] for o in eps if o != eid], 2.0, RepetitionParams()
+        )
+        a, b, _ = unsupervised_detect(rep, 2.0, 1.5, 30.0)  # 2 of 5 others share it
+        assert abs(a - starts[k] / 2) <= 1.0 and abs(b - (starts[k] + 14) / 2) <= 1.0
+
+
+def test_theme_music_over_the_first_scene_does_not_stretch_the_intro():
+    rng = np.random.default_rng(5)
+    iv, im = rng.standard_normal((14, 64)), rng.standard_normal((24, 8))  # music runs 5 s on
+    eps = {}
+    for k, s in enumerate([10, 40, 25, 60]):
+        v, m = _plant(rng, 120, iv, im, s)  # pictures repeat for 7 s, the theme for 12 s
+        eps[f"e{k}"] = (v, m)
+    desc = series_descriptors(eps)
+    rep = episode_repetition(
+        desc["e0"], [desc[o] for o in eps if o != "e0"], 2.0, RepetitionParams()
+    )
+    a, b, _ = unsupervised_detect(rep, 2.0, 1.5, 30.0)
+    assert abs(a - 5.0) <= 1.0 and abs(b - 12.0) <= 1.0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,6 +101,7 @@ class DecodeResult:
     n_steps: int = 0
     audio: np.ndarray | None = None  # mono float32 at the requested rate, or None (no audio)
     audio_note: str = ""
+    audio_samples: int = 0  # decoded (and resampled) audio samples within the window
     corrupt_packets: int = 0
     # how far (s) the sampled frame's start lies from each step centre: with every frame
     # decoded this is under one frame interval; skipping non-reference frames raises it
@@ -131,12 +132,15 @@ def stream_episode(
     result: DecodeResult,
     max_corrupt: int = 20,
     skip_nonref: bool = False,
+    audio_sink: Callable[[np.ndarray], None] | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Decode ``path`` once; yield ``(step_index, rgb[frame_size, frame_size, 3])`` per step.
 
     Video and the default audio stream are demuxed in one pass up to ``window_s`` seconds.
     ``skip_nonref`` asks the decoder to drop frames no other frame refers to (B-frames):
     less decoding, at the price of a sampled frame up to a few frame intervals older.
+    With ``audio_sink``, mono PCM chunks are handed to it as they are decoded (so memory
+    does not grow with the window) instead of being collected in ``result.audio``.
     When the generator is exhausted, ``result`` holds the decoded duration, the step count
     and the audio track. Steps with no frame of their own (variable frame rate, gaps) repeat
     the frame on screen. Raises :class:`MediaError` when nothing can be decoded.
@@ -164,6 +168,14 @@ def stream_episode(
         resampler_layout = None
         audio_chunks: list[np.ndarray] = []
         audio_samples = 0
+
+        def emit(arr: np.ndarray) -> None:
+            nonlocal audio_samples
+            arr = arr[: max(0, audio_needed - audio_samples)]
+            if arr.size:
+                (audio_sink or audio_chunks.append)(arr)
+                audio_samples += arr.size
+
         audio_needed = int(window_s * audio_sr)
         audio_done = astream is None
         video_done = False
@@ -214,19 +226,19 @@ def stream_episode(
                 else:
                     layout = frame.layout.name
                     if resampler is None or layout != resampler_layout:
-                        # Recreate on a mid-stream layout change (the resampler is fixed to one).
+                        # Recreate on a mid-stream layout change (the resampler is fixed to
+                        # one); flush what the old one still holds first.
+                        if resampler is not None:
+                            for out in resampler.resample(None):
+                                emit(out.to_ndarray().reshape(-1))
                         resampler = av.AudioResampler(format="flt", layout="mono", rate=audio_sr)
                         resampler_layout = layout
                     t = float(frame.pts * frame.time_base) - a0 if frame.pts is not None else None
                     for out in resampler.resample(frame):
-                        arr = out.to_ndarray().reshape(-1)
-                        if t is not None and not audio_chunks and t > 0.05:
+                        if t is not None and audio_samples == 0 and t > 0.05:
                             # Audio starts after the video: pad so sample 0 is time 0.
-                            pad = np.zeros(int(t * audio_sr), np.float32)
-                            audio_chunks.append(pad)
-                            audio_samples += pad.size
-                        audio_chunks.append(arr)
-                        audio_samples += arr.size
+                            emit(np.zeros(int(t * audio_sr), np.float32))
+                        emit(out.to_ndarray().reshape(-1))
                     if audio_samples >= audio_needed:
                         audio_done = True
         if n_frames == 0:
@@ -243,9 +255,11 @@ def stream_episode(
         if astream is not None:
             if resampler is not None:
                 for out in resampler.resample(None):
-                    audio_chunks.append(out.to_ndarray().reshape(-1))
-            audio = np.concatenate(audio_chunks) if audio_chunks else np.zeros(0, np.float32)
-            result.audio = audio[:audio_needed].astype(np.float32, copy=False)
+                    emit(out.to_ndarray().reshape(-1))
+            result.audio_samples = audio_samples
+            if audio_sink is None:
+                audio = np.concatenate(audio_chunks) if audio_chunks else np.zeros(0, np.float32)
+                result.audio = audio.astype(np.float32, copy=False)
         else:
             result.audio_note = "no audio stream"
     except av.error.FFmpegError as e:

@@ -78,7 +78,7 @@ class RepetitionParams:
     max_others: int = 8
     sim_threshold: float = 0.85
     min_run_s: float = 2.0
-    min_share: float = 0.5
+    min_share: float = 0.34
 
 
 @dataclass(frozen=True)

@@ -153,7 +153,7 @@ def unsupervised_detect(
     fps: float,
     min_len_s: float,
     max_len_s: float,
-    min_share: float = 0.5,
+    min_share: float = 0.34,
     smooth_s: float = 0.5,
 ) -> tuple[float, float, float] | None:
     """The best run of steps shared (as aligned repeats) by at least ``min_share`` of the

@@ -18,7 +18,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: per-step mel frames stay inside their step (streamed audio)
 
 # Attributes that must match for features to be interchangeable.
 CONFIG_KEYS = (

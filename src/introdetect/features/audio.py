@@ -1,8 +1,11 @@
-"""Per-step audio features from a mono PCM track: RMS amplitude and log-mel bands.
+"""Per-step audio features from mono PCM: RMS amplitude and log-mel bands, streamed.
 
 Column 0 is the RMS amplitude of the step (the seed's feature, linear scale); columns
-``1..n_mels`` are log-mel energies (dB) averaged over the step. An episode without audio
-gets zeros and ``has_audio=False`` in its store attributes.
+``1..n_mels`` are log-mel energies (dB, floor -100) of the step: the mean power spectrum of
+1024-sample Hann frames (hop 256) inside the step, through librosa's mel filter bank. Each
+step depends only on its own samples, so :class:`StepAudio` computes steps as PCM arrives
+and memory does not grow with the episode. An episode without audio gets zeros (RMS) and
+-100 dB (mels), and ``has_audio=False`` in its store attributes.
 """
 
 from __future__ import annotations
@@ -10,40 +13,74 @@ from __future__ import annotations
 import librosa
 import numpy as np
 
+N_FFT = 1024
+HOP = 256
+FLOOR_DB = -100.0
+
 
 def audio_dim(n_mels: int) -> int:
     """Width of the audio feature vector."""
     return 1 + n_mels
 
 
+class StepAudio:
+    """Streaming per-step features: ``push`` PCM chunks, then ``finish(n_steps)``."""
+
+    def __init__(self, sr: int, fps: float, n_mels: int) -> None:
+        self.sr, self.fps, self.n_mels = sr, fps, n_mels
+        self.step_len = sr / fps
+        self.mel_fb = librosa.filters.mel(sr=sr, n_fft=N_FFT, n_mels=n_mels)  # [M, F]
+        self.window = np.hanning(N_FFT + 1)[:-1].astype(np.float32)
+        self.buf = np.zeros(0, np.float32)
+        self.buf_start = 0  # absolute index of buf[0]
+        self.rows: list[np.ndarray] = []
+        self.samples = 0
+
+    def _edges(self, i: int) -> tuple[int, int]:
+        return round(i * self.step_len), round((i + 1) * self.step_len)
+
+    def _step(self, x: np.ndarray) -> np.ndarray:
+        row = np.empty(1 + self.n_mels, np.float32)
+        row[0] = np.sqrt(np.mean(x.astype(np.float64) ** 2)) if x.size else 0.0
+        if x.size < N_FFT:
+            x = np.pad(x, (0, N_FFT - x.size))
+        n_frames = 1 + (x.size - N_FFT) // HOP
+        idx = np.arange(N_FFT)[None, :] + HOP * np.arange(n_frames)[:, None]
+        spec = np.abs(np.fft.rfft(x[idx] * self.window, axis=1)) ** 2  # [frames, F]
+        mel = self.mel_fb @ spec.mean(0)
+        row[1:] = np.maximum(10.0 * np.log10(np.maximum(mel, 1e-10)), FLOOR_DB)
+        return row
+
+    def push(self, pcm: np.ndarray) -> None:
+        """Add decoded samples; every step whose samples are complete is computed."""
+        self.samples += pcm.size
+        self.buf = np.concatenate([self.buf, pcm.astype(np.float32, copy=False)])
+        while True:
+            a, b = self._edges(len(self.rows))
+            if b > self.buf_start + self.buf.size:
+                break
+            self.rows.append(self._step(self.buf[a - self.buf_start : b - self.buf_start]))
+            self.buf = self.buf[b - self.buf_start :]
+            self.buf_start = b
+
+    def finish(self, n_steps: int) -> np.ndarray:
+        """float32 [n_steps, 1 + n_mels]; steps after the audio ends are silence."""
+        if self.samples == 0:
+            out = np.zeros((n_steps, audio_dim(self.n_mels)), np.float32)
+            out[:, 1:] = FLOOR_DB
+            return out
+        need = self._edges(n_steps - 1)[1] - (self.buf_start + self.buf.size)
+        if need > 0 and len(self.rows) < n_steps:
+            self.buf = np.concatenate([self.buf, np.zeros(need, np.float32)])
+            self.push(np.zeros(0, np.float32))
+        return np.stack(self.rows[:n_steps]).astype(np.float32)
+
+
 def step_audio_features(
     audio: np.ndarray | None, sr: int, fps: float, n_steps: int, n_mels: int
 ) -> np.ndarray:
-    """float32 [n_steps, 1 + n_mels]: per-step RMS and mean log-mel (dB, floor -100)."""
-    out = np.zeros((n_steps, audio_dim(n_mels)), np.float32)
-    if audio is None or audio.size == 0:
-        out[:, 1:] = -100.0
-        return out
-    step_len = sr / fps
-    need = int(np.ceil(n_steps * step_len))
-    if audio.size < need:  # audio shorter than video: silence after it ends
-        audio = np.pad(audio, (0, need - audio.size))
-    edges = np.round(np.arange(n_steps + 1) * step_len).astype(np.int64)
-    sq = np.concatenate([[0.0], np.cumsum(audio.astype(np.float64) ** 2)])
-    counts = np.maximum(edges[1:] - edges[:-1], 1)
-    out[:, 0] = np.sqrt((sq[edges[1:]] - sq[edges[:-1]]) / counts)
-
-    hop = 256
-    n_fft = 1024
-    mel = librosa.feature.melspectrogram(
-        y=audio[:need], sr=sr, n_fft=n_fft, hop_length=hop, n_mels=n_mels, center=True
-    )  # [n_mels, F], frame f centred on sample f*hop
-    step_of_frame = np.minimum(
-        (np.arange(mel.shape[1]) * hop / step_len).astype(np.int64), n_steps - 1
-    )
-    sums = np.zeros((n_steps, n_mels))
-    np.add.at(sums, step_of_frame, mel.T)
-    cnt = np.bincount(step_of_frame, minlength=n_steps)[:, None]
-    power = sums / np.maximum(cnt, 1)
-    out[:, 1:] = np.maximum(10.0 * np.log10(np.maximum(power, 1e-10)), -100.0)
-    return out
+    """The same features for a whole PCM array at once. float32 [n_steps, 1 + n_mels]."""
+    acc = StepAudio(sr, fps, n_mels)
+    if audio is not None and audio.size:
+        acc.push(audio)
+    return acc.finish(n_steps)

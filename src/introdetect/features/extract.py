@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from introdetect.features.audio import step_audio_features
+from introdetect.features.audio import StepAudio
 from introdetect.features.visual import BACKBONE, EMBED_DIM, Backbone
 from introdetect.media import DecodeResult, MediaError, stream_episode
 from introdetect.params import FeatureParams
@@ -93,8 +93,16 @@ def featurize_episode(
     t0 = time.perf_counter()
     video = Path(video)
     result = DecodeResult()
+    audio_acc = StepAudio(fp.audio_sr, fp.fps, fp.n_mels)  # fed while decoding
     gen = stream_episode(
-        video, fp.fps, fp.window_s, fp.frame_size, fp.audio_sr, result, skip_nonref=skip
+        video,
+        fp.fps,
+        fp.window_s,
+        fp.frame_size,
+        fp.audio_sr,
+        result,
+        skip_nonref=skip,
+        audio_sink=audio_acc.push,
     )
     q: queue.Queue = queue.Queue(maxsize=4)
     th = threading.Thread(target=_producer, args=(gen, fp.batch_size, q), daemon=True)
@@ -127,13 +135,13 @@ def featurize_episode(
     if visual.shape[0] != n:  # cannot happen unless the sampler is broken
         raise MediaError(f"{video}: sampled {visual.shape[0]} frames for {n} steps")
     ta = time.perf_counter()
-    audio = step_audio_features(result.audio, fp.audio_sr, fp.fps, n, fp.n_mels)
+    audio = audio_acc.finish(n)
     timing.audio += time.perf_counter() - ta
     stat = video.stat()
     attrs = feature_config(fp, backbone) | {
         "episode_id": episode_id,
         "duration_s": float(result.duration_s),
-        "has_audio": result.audio is not None and result.audio.size > 0,
+        "has_audio": result.audio_samples > 0,
         "audio_note": result.audio_note,
         "precision": backbone.precision,
         "source_path": str(video),
