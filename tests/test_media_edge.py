@@ -190,3 +190,50 @@ def test_audio_layout_change_mid_stream(tmp_path):
     assert len(steps) == 8 and res.duration_s == pytest.approx(4.0, abs=0.1)
     assert abs(res.audio.size / 16000 - 4.0) < 0.3
     assert np.sqrt(np.mean(res.audio[-8000:-2000] ** 2)) > 0.1  # the stereo part is there
+
+
+def test_hardware_decoding_falls_back_to_cpu(tmp_path, caplog):
+    """Asking for NVDEC where there is none (CI, this machine) decodes on the CPU, same result."""
+    import logging
+
+    from introdetect import media
+
+    clip = make_clip(tmp_path / "c.mp4", seconds=2.0)
+    media._HW_WARNED.clear()
+    with caplog.at_level(logging.WARNING):
+        res_hw, res = DecodeResult(), DecodeResult()
+        hw = dict(stream_episode(clip, 2.0, 600, 32, 16000, res_hw, hwaccel="cuda"))
+    plain = dict(stream_episode(clip, 2.0, 600, 32, 16000, res))
+    assert hw.keys() == plain.keys()
+    import torch
+
+    if not torch.cuda.is_available():
+        assert "decoding on the CPU" in caplog.text
+        assert all(np.array_equal(hw[i], plain[i]) for i in hw)
+
+
+@pytest.mark.cuda
+def test_featurize_on_cuda(tmp_path):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    from introdetect.features.extract import featurize_episode
+    from introdetect.features.visual import load_backbone
+    from introdetect.params import FeatureParams
+
+    clip = make_clip(tmp_path / "c.mp4", seconds=4.0, size=(320, 240))
+    fp = FeatureParams(weights="random", device="cuda")
+    gpu = featurize_episode(clip, "c", tmp_path / "g.h5", load_backbone("random", "cuda"), fp)
+    cpu = featurize_episode(
+        clip,
+        "c",
+        tmp_path / "c.h5",
+        load_backbone("random", "cpu", "fp32"),
+        FeatureParams(weights="random", device="cpu", precision="fp32"),
+    )
+    cos = np.sum(gpu.visual.astype(np.float32) * cpu.visual.astype(np.float32), 1) / (
+        np.linalg.norm(gpu.visual.astype(np.float32), axis=1)
+        * np.linalg.norm(cpu.visual.astype(np.float32), axis=1)
+    )
+    assert gpu.visual.shape == cpu.visual.shape and cos.min() > 0.98

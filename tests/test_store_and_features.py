@@ -197,3 +197,22 @@ def test_skip_nonref_keeps_sampling_error_under_a_quarter_step(tmp_path, backbon
         FeatureParams(weights="random", frame_size=32, fps=20.0),
     )
     assert dense.attrs["skip_nonref_used"] is False or dense.attrs["sample_err_max_s"] <= 0.0125
+
+
+def test_parallel_workers_give_the_same_files(tmp_path, backbone):
+    eps = [(f"e{i}", make_clip(tmp_path / "v" / f"e{i}.mp4", seconds=2.0 + i)) for i in range(3)]
+    bad = tmp_path / "v" / "bad.mp4"
+    bad.write_bytes(b"x" * 100)
+    eps.append(("bad", bad))
+    fp1 = FeatureParams(weights="random", frame_size=32, precision="fp32")
+    fp2 = FeatureParams(weights="random", frame_size=32, precision="fp32", workers=2)
+    s1 = featurize_many(eps, tmp_path / "one", backbone, fp1)
+    s2 = featurize_many(eps, tmp_path / "two", backbone, fp2)
+    assert sorted(s1.done) == sorted(s2.done) == ["e0", "e1", "e2"]
+    assert list(s2.failed) == ["bad"] and "bad.mp4" in s2.failed["bad"]["error"]
+    for eid in s1.done:
+        a, b = (
+            read_episode(tmp_path / "one" / f"{eid}.h5"),
+            read_episode(tmp_path / "two" / f"{eid}.h5"),
+        )
+        assert np.array_equal(a.visual, b.visual)

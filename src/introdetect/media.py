@@ -42,13 +42,33 @@ class ProbeInfo:
     rotation: int
 
 
-def open_container(path: str | Path) -> av.container.InputContainer:
-    """Open a media file with PyAV, turning every failure into a one-line :class:`MediaError`."""
+_HW_WARNED: set[str] = set()
+
+
+def open_container(path: str | Path, hwaccel: str | None = None) -> av.container.InputContainer:
+    """Open a media file with PyAV, turning every failure into a one-line :class:`MediaError`.
+
+    ``hwaccel`` (e.g. ``"cuda"`` for NVDEC) asks for hardware decoding; where the machine or
+    the codec cannot (no GPU: PermissionError; AV1 on Hopper: software fallback inside
+    FFmpeg), the file is decoded on the CPU and this is logged once per device type.
+    """
     path = Path(path)
     if not path.exists():
         raise MediaError(f"{path}: file not found")
     if path.stat().st_size == 0:
         raise MediaError(f"{path}: empty file")
+    if hwaccel:
+        from av.codec.hwaccel import HWAccel
+
+        try:
+            hw = HWAccel(device_type=hwaccel, allow_software_fallback=True)
+            return av.open(str(path), metadata_errors="ignore", hwaccel=hw)
+        except (av.error.FFmpegError, OSError, ValueError) as e:
+            if hwaccel not in _HW_WARNED:
+                _HW_WARNED.add(hwaccel)
+                log.warning(
+                    "%s hardware decoding unavailable (%s): decoding on the CPU", hwaccel, e
+                )
     try:
         return av.open(str(path), metadata_errors="ignore")
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as e:
@@ -133,6 +153,7 @@ def stream_episode(
     max_corrupt: int = 20,
     skip_nonref: bool = False,
     audio_sink: Callable[[np.ndarray], None] | None = None,
+    hwaccel: str | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Decode ``path`` once; yield ``(step_index, rgb[frame_size, frame_size, 3])`` per step.
 
@@ -146,7 +167,7 @@ def stream_episode(
     the frame on screen. Raises :class:`MediaError` when nothing can be decoded.
     """
     path = Path(path)
-    container = open_container(path)
+    container = open_container(path, hwaccel)
     try:
         if not container.streams.video:
             raise MediaError(f"{path}: no video stream")

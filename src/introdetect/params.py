@@ -66,6 +66,7 @@ class FeatureParams:
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     batch_size: int = 64
     skip_nonref: bool = True
+    workers: int = 1
     audio_sr: int = 16000
     n_mels: int = 32
     min_ok_fraction: float = 0.9
@@ -143,6 +144,7 @@ _RANGES: dict[tuple[str, str], tuple[typing.Callable[[Any], bool], str]] = {
     ("features", "window_s"): (lambda v: v > 0, "> 0"),
     ("features", "frame_size"): (lambda v: 32 <= v <= 1024, "32..1024"),
     ("features", "batch_size"): (lambda v: v >= 1, ">= 1"),
+    ("features", "workers"): (lambda v: 1 <= v <= 256, "1..256"),
     ("features", "audio_sr"): (lambda v: 4000 <= v <= 96000, "4000..96000"),
     ("features", "n_mels"): (lambda v: 1 <= v <= 256, "1..256"),
     ("features", "min_ok_fraction"): (lambda v: 0 <= v <= 1, "[0, 1]"),

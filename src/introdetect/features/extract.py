@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import threading
 import time
@@ -22,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from introdetect.features.audio import StepAudio
-from introdetect.features.visual import BACKBONE, EMBED_DIM, Backbone
+from introdetect.features.visual import BACKBONE, EMBED_DIM, Backbone, load_backbone
 from introdetect.media import DecodeResult, MediaError, stream_episode
 from introdetect.params import FeatureParams
 from introdetect.store import SCHEMA_VERSION, EpisodeFeatures, is_current, source_fingerprint
@@ -103,6 +104,7 @@ def featurize_episode(
         result,
         skip_nonref=skip,
         audio_sink=audio_acc.push,
+        hwaccel="cuda" if backbone.device.type == "cuda" else None,  # NVDEC with the GPU
     )
     q: queue.Queue = queue.Queue(maxsize=4)
     th = threading.Thread(target=_producer, args=(gen, fp.batch_size, q), daemon=True)
@@ -174,6 +176,47 @@ class FeaturizeSummary:
         return 1.0 if n == 0 else (len(self.done) + len(self.skipped)) / n
 
 
+def _one(
+    video: Path, eid: str, out: Path, backbone: Backbone, fp: FeatureParams, timing: Timing
+) -> str | None:
+    """Featurize one episode; the one-line error, or None on success."""
+    try:
+        featurize_episode(video, eid, out, backbone, fp, timing)
+        return None
+    except (MediaError, OSError) as e:
+        return str(e) if str(video) in str(e) else f"{video}: {e}"
+
+
+_WORKER: dict[str, Backbone] = {}
+
+
+def _worker_init(fp: FeatureParams, threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    _WORKER["backbone"] = load_backbone(fp.weights, fp.device, fp.precision)
+
+
+def _worker_job(args: tuple[Path, str, Path, FeatureParams]) -> tuple[str, str | None]:
+    video, eid, out, fp = args
+    return eid, _one(video, eid, out, _WORKER["backbone"], fp, Timing())
+
+
+def _run_parallel(todo: list[tuple[str, Path]], out_dir: Path, fp: FeatureParams):
+    """One process per worker, each with its own backbone and cores // workers threads:
+    on many-core hosts several episodes in parallel beat threads inside one."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    threads = max(1, (os.cpu_count() or 1) // fp.workers)
+    ctx = mp.get_context("spawn")  # no fork after torch/PyAV threads started
+    with ProcessPoolExecutor(
+        fp.workers, mp_context=ctx, initializer=_worker_init, initargs=(fp, threads)
+    ) as pool:
+        jobs = [(video, eid, out_dir / f"{eid}.h5", fp) for eid, video in todo]
+        yield from pool.map(_worker_job, jobs)
+
+
 def featurize_many(
     episodes: list[tuple[str, Path]],
     out_dir: str | Path,
@@ -192,18 +235,30 @@ def featurize_many(
     config = feature_config(fp, backbone)
     summary = FeaturizeSummary()
     timing = Timing()
-    for eid, video in tqdm(episodes, desc=f"featurize {out_dir.name}", unit="ep"):
-        out = out_dir / f"{eid}.h5"
+    todo = []
+    for eid, video in episodes:
         try:
-            if is_current(out, config, source_fingerprint(video)):
+            if is_current(out_dir / f"{eid}.h5", config, source_fingerprint(video)):
                 summary.skipped.append(eid)
                 continue
-            featurize_episode(video, eid, out, backbone, fp, timing)
+        except OSError as e:
+            summary.failed[eid] = {"file": str(video), "error": f"{video}: {e}"}
+            continue
+        todo.append((eid, video))
+    if fp.workers > 1 and len(todo) > 1:
+        results = _run_parallel(todo, out_dir, fp)
+    else:
+        results = (
+            (eid, _one(video, eid, out_dir / f"{eid}.h5", backbone, fp, timing))
+            for eid, video in todo
+        )
+    videos = dict(todo)
+    for eid, err in tqdm(results, total=len(todo), desc=f"featurize {out_dir.name}", unit="ep"):
+        if err is None:
             summary.done.append(eid)
-        except (MediaError, OSError) as e:
-            msg = str(e) if str(video) in str(e) else f"{video}: {e}"
-            log.error("featurize failed: %s", msg)
-            summary.failed[eid] = {"file": str(video), "error": msg}
+        else:
+            log.error("featurize failed: %s", err)
+            summary.failed[eid] = {"file": str(videos[eid]), "error": err}
     (out_dir / "errors.json").write_text(
         json.dumps(summary.failed, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
