@@ -62,3 +62,22 @@ def test_episode_scores_and_summary():
     assert s["iou_ge_0.5"] == 0.75 and s["within_1s"] == 0.5 and s["within_2s"] == 0.75
     assert s["mae_start_s"] == pytest.approx(1.25) and s["mae_end_s"] == pytest.approx(0.5)
     assert summarize([]) == {"n": 0}
+
+
+def test_regression_fallback_needs_step_evidence():
+    from introdetect.data import Episode
+    from introdetect.inference import _decide
+    from introdetect.params import PredictParams
+
+    ep = Episode("e", "s", np.zeros((100, 4), np.float32), 2.0, None, None, {})
+    pp = PredictParams(smoothing="none")
+    reg = np.array([0.2, 0.3])  # 10 s .. 15 s of a 50 s episode
+    step = np.zeros(100)
+    d = _decide(ep, step, 0.9, reg, pp)
+    assert d.interval is None and d.source == "no_step_evidence"
+    step[20:30] = 0.4  # some evidence, below the threshold: the regression interval stands
+    d = _decide(ep, step, 0.9, reg, pp)
+    assert d.interval == (10.0, 15.0) and d.source == "regression"
+    step[20:30] = 0.9  # clear evidence: the step curve decides
+    assert _decide(ep, step, 0.9, reg, pp).source == "steps"
+    assert _decide(ep, step, 0.2, reg, pp).interval is None  # presence head says no

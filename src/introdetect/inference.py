@@ -64,12 +64,15 @@ def _decide(
     if best is not None:
         a, b, score = best
         source = "steps"
-    else:  # the step curve found nothing long enough: fall back on the regression head
+    else:  # the step curve found nothing long enough: fall back on the regression head,
+        # but only where the step head sees some intro there too; a blind guess is not an
+        # answer anyone can trust, so without that evidence the episode gets null.
         a, b = float(reg[0]) * dur, float(reg[1]) * dur
-        if not pp.min_len_s <= b - a <= pp.max_len_s:
-            return Detection(e.episode_id, None, presence, 0.0, "absent", probs, e.fps)
         ia, ib = int(a * e.fps), max(int(a * e.fps) + 1, int(b * e.fps))
-        score, source = float(probs[ia:ib].mean()), "regression"
+        score = float(probs[ia:ib].mean()) if ib <= len(probs) and ia < ib else 0.0
+        if not pp.min_len_s <= b - a <= pp.max_len_s or score < 0.5 * pp.threshold:
+            return Detection(e.episode_id, None, presence, 0.0, "no_step_evidence", probs, e.fps)
+        source = "regression"
     interval = (round(max(0.0, a), 2), round(min(dur, b), 2))
     return Detection(e.episode_id, interval, presence, presence * score, source, probs, e.fps)
 
