@@ -39,12 +39,10 @@ class EpisodeView:
 
 
 def _thumb_times(v: EpisodeView) -> list[float]:
-    if v.interval is not None:
-        a, b = v.interval
-    else:  # nothing chosen: show where the curve peaks
-        peak = float(np.argmax(v.probs)) / v.fps if v.probs.size else 0.0
-        a, b = peak, peak + 1.0
     dur = len(v.probs) / v.fps
+    if v.interval is None:  # nothing chosen: a glance over the whole window
+        return [dur * (k + 0.5) / 5 for k in range(5)]
+    a, b = v.interval
     times = [a - 2.0, a + 0.5, (a + b) / 2, b - 0.5, b + 2.0]
     return [min(max(0.0, t), max(0.0, dur - 0.05)) for t in times]
 
