@@ -81,6 +81,7 @@ def run_detect(opts: DetectOptions) -> list[dict[str, Any]]:
         )
     summary = featurize_many(videos, cache, backbone, fp)
     ok = [(eid, v) for eid, v in videos if eid not in summary.failed]
+    video_of = dict(ok)
     rep_dir = out / "repetition"
     need_rep = opts.unsupervised or bool(meta.get("repetition"))
     if need_rep:  # a season = the videos of one folder
@@ -94,23 +95,15 @@ def run_detect(opts: DetectOptions) -> list[dict[str, Any]]:
     views = []
     items = [(eid, "", None, None) for eid, _ in ok]
     if opts.unsupervised:
-        episodes = _episodes_for_report(items, cache)
+        episodes, _ = load_episodes(items, cache, use_mels=False)
         for e in episodes:
             rep = np.load(rep_dir / f"{e.episode_id}.npy")
             det = unsupervised_detect(
                 rep, e.fps, p.predict.min_len_s, p.predict.max_len_s, p.repetition.min_share
             )
             iv = (round(det[0], 2), round(det[1], 2)) if det else None
-            rows.append(
-                _row(
-                    e,
-                    dict(ok)[e.episode_id],
-                    iv,
-                    det[2] if det else 0.0,
-                    det[2] if det else 0.0,
-                    "repetition",
-                )
-            )
+            share = det[2] if det else 0.0
+            rows.append(_row(e, video_of[e.episode_id], iv, share, share, "repetition"))
             views.append((e, rep[:, 3], iv, rows[-1]["confidence"]))
     else:
         episodes, _ = load_episodes(
@@ -122,7 +115,7 @@ def run_detect(opts: DetectOptions) -> list[dict[str, Any]]:
         )
         for e, d in zip(episodes, detect(model, episodes, p.predict), strict=True):
             rows.append(
-                _row(e, dict(ok)[e.episode_id], d.interval, d.confidence, d.presence, d.source)
+                _row(e, video_of[e.episode_id], d.interval, d.confidence, d.presence, d.source)
             )
             views.append((e, d.probs, d.interval, d.confidence))
     for eid, info in summary.failed.items():
@@ -145,7 +138,7 @@ def run_detect(opts: DetectOptions) -> list[dict[str, Any]]:
             [
                 EpisodeView(
                     e.episode_id,
-                    str(dict(ok)[e.episode_id]),
+                    str(video_of[e.episode_id]),
                     e.fps,
                     np.asarray(probs),
                     _rms(cache, e.episode_id),
@@ -172,11 +165,6 @@ def _row(e: Episode, video: Path, iv, conf: float, presence: float, source: str)
         "source": source,
         "duration_s": float(e.attrs.get("duration_s", 0.0)),
     }
-
-
-def _episodes_for_report(items, cache: Path) -> list[Episode]:
-    episodes, _ = load_episodes(items, cache, use_mels=False)
-    return episodes
 
 
 def _rms(cache: Path, eid: str) -> np.ndarray:
