@@ -216,3 +216,34 @@ def test_parallel_workers_give_the_same_files(tmp_path, backbone):
             read_episode(tmp_path / "two" / f"{eid}.h5"),
         )
         assert np.array_equal(a.visual, b.visual)
+
+
+@pytest.mark.slow
+def test_ray_executor_writes_the_same_files(tmp_path, backbone):
+    import os
+
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")  # before ray is imported
+    ray = pytest.importorskip("ray")
+
+    eps = [(f"e{i}", make_clip(tmp_path / "v" / f"e{i}.mp4", seconds=2.0 + i)) for i in range(3)]
+    bad = tmp_path / "v" / "bad.mp4"
+    bad.write_bytes(b"x" * 100)
+    eps.append(("bad", bad))
+    ray.init(num_cpus=2, include_dashboard=False)
+    try:
+        fp = FeatureParams(weights="random", frame_size=32, precision="fp32", executor="ray")
+        s = featurize_many(eps, tmp_path / "ray", backbone, fp)
+    finally:
+        ray.shutdown()
+    local = featurize_many(
+        eps,
+        tmp_path / "local",
+        backbone,
+        FeatureParams(weights="random", frame_size=32, precision="fp32"),
+    )
+    assert sorted(s.done) == sorted(local.done) == ["e0", "e1", "e2"]
+    assert list(s.failed) == ["bad"] and "bad.mp4" in s.failed["bad"]["error"]
+    for eid in s.done:
+        a = read_episode(tmp_path / "ray" / f"{eid}.h5")
+        b = read_episode(tmp_path / "local" / f"{eid}.h5")
+        assert np.array_equal(a.visual, b.visual)

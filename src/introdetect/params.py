@@ -67,6 +67,8 @@ class FeatureParams:
     batch_size: int = 64
     skip_nonref: bool = True
     workers: int = 1
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
     audio_sr: int = 16000
     n_mels: int = 32
     min_ok_fraction: float = 0.9

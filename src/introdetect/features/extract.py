@@ -217,6 +217,41 @@ def _run_parallel(todo: list[tuple[str, Path]], out_dir: Path, fp: FeatureParams
         yield from pool.map(_worker_job, jobs)
 
 
+def _run_ray(todo: list[tuple[str, Path]], out_dir: Path, fp: FeatureParams):
+    """Scale-out on Ray: one task per episode, run by actors that each hold a backbone (on a
+    GPU when the cluster has them). Workers write the same per-episode HDF5 files with the
+    same code, so ``out_dir`` must be on storage every node sees. ``features.ray_address``
+    (or RAY_ADDRESS) points at an existing cluster; otherwise a local Ray is started."""
+    # Ray would start workers through `uv run`, which re-syncs an environment without the
+    # "ray" extra; workers use the driver's interpreter and packages instead.
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    try:
+        import ray
+        from ray.util import ActorPool
+    except ImportError as e:
+        raise RuntimeError("features.executor=ray needs Ray: uv sync --extra ray") from e
+    if not ray.is_initialized():
+        ray.init(address=fp.ray_address, include_dashboard=False, logging_level="WARNING")
+    resources = ray.cluster_resources()
+    use_gpu = fp.device != "cpu" and resources.get("GPU", 0) >= 1
+    n_actors = min(len(todo), fp.workers if fp.workers > 1 else int(resources.get("CPU", 1)))
+    if use_gpu:
+        n_actors = min(n_actors, int(resources["GPU"]))
+
+    @ray.remote(num_gpus=1 if use_gpu else 0, num_cpus=1)
+    class Featurizer:
+        def __init__(self, fp: FeatureParams) -> None:
+            self.fp = fp
+            self.backbone = load_backbone(fp.weights, "cuda" if use_gpu else "cpu", fp.precision)
+
+        def run(self, video: Path, eid: str, out: Path) -> tuple[str, str | None]:
+            return eid, _one(video, eid, out, self.backbone, self.fp, Timing())
+
+    pool = ActorPool([Featurizer.remote(fp) for _ in range(max(1, n_actors))])
+    jobs = [(video, eid, out_dir / f"{eid}.h5") for eid, video in todo]
+    yield from pool.map_unordered(lambda actor, job: actor.run.remote(*job), jobs)
+
+
 def featurize_many(
     episodes: list[tuple[str, Path]],
     out_dir: str | Path,
@@ -245,7 +280,9 @@ def featurize_many(
             summary.failed[eid] = {"file": str(video), "error": f"{video}: {e}"}
             continue
         todo.append((eid, video))
-    if fp.workers > 1 and len(todo) > 1:
+    if fp.executor == "ray" and todo:
+        results = _run_ray(todo, out_dir, fp)
+    elif fp.workers > 1 and len(todo) > 1:
         results = _run_parallel(todo, out_dir, fp)
     else:
         results = (
