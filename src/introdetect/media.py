@@ -39,7 +39,6 @@ class ProbeInfo:
     audio_codec: str | None
     audio_rate: int | None
     audio_channels: int | None
-    rotation: int
 
 
 _HW_WARNED: set[str] = set()
@@ -109,7 +108,6 @@ def probe(path: str | Path) -> ProbeInfo:
             audio_codec=a.codec_context.name if a else None,
             audio_rate=a.codec_context.sample_rate if a else None,
             audio_channels=a.codec_context.channels if a else None,
-            rotation=0,
         )
 
 
@@ -135,12 +133,15 @@ class DecodeResult:
 
 def _frame_to_rgb(frame: av.VideoFrame, size: int) -> np.ndarray:
     """Resize inside PyAV (swscale) and apply the display rotation: [size, size, 3] uint8."""
-    rgb = frame.reformat(width=size, height=size, format="rgb24").to_ndarray()
+    return _rotate_as_displayed(frame.reformat(width=size, height=size, format="rgb24"), frame)
+
+
+def _rotate_as_displayed(small: av.VideoFrame, frame: av.VideoFrame) -> np.ndarray:
+    """``small`` as an RGB array, turned the way a player shows ``frame`` (PyAV reports
+    the counter-clockwise display rotation)."""
+    rgb = small.to_ndarray()
     rot = int(getattr(frame, "rotation", 0) or 0) % 360
-    if rot:
-        # PyAV reports the counter-clockwise rotation a player applies for display.
-        rgb = np.ascontiguousarray(np.rot90(rgb, k=rot // 90))
-    return rgb
+    return np.ascontiguousarray(np.rot90(rgb, k=rot // 90)) if rot else rgb
 
 
 def stream_episode(
@@ -311,9 +312,8 @@ def grab_frames(path: str | Path, times: list[float], height: int = 90) -> list[
             if chosen is None:
                 out.append(np.zeros((height, w, 3), np.uint8))
                 continue
-            rgb = chosen.reformat(width=w, height=height, format="rgb24").to_ndarray()
-            rot = int(getattr(chosen, "rotation", 0) or 0) % 360
-            out.append(np.ascontiguousarray(np.rot90(rgb, k=rot // 90)) if rot else rgb)
+            small = chosen.reformat(width=w, height=height, format="rgb24")
+            out.append(_rotate_as_displayed(small, chosen))
     except av.error.FFmpegError as e:
         raise MediaError(f"{path}: cannot grab frames ({e})") from e
     finally:
