@@ -130,17 +130,22 @@ class IntroDataset(Dataset):
         }
 
 
+def pad_sequences(xs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """[T_i, D] tensors -> x [B, T_max, D] (zero-padded), lengths [B], mask [B, T_max]."""
+    lengths = torch.tensor([x.shape[0] for x in xs])
+    x = torch.zeros(len(xs), int(lengths.max()), xs[0].shape[1])
+    mask = torch.zeros(len(xs), int(lengths.max()), dtype=torch.bool)
+    for i, xi in enumerate(xs):
+        x[i, : xi.shape[0]], mask[i, : xi.shape[0]] = xi, True
+    return x, lengths, mask
+
+
 def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
     """Pad to the longest sequence: x [B, T, D], y [B, T], mask [B, T] (True = real step)."""
-    lengths = torch.tensor([b["x"].shape[0] for b in batch])
-    t_max = int(lengths.max())
-    d = batch[0]["x"].shape[1]
-    x = torch.zeros(len(batch), t_max, d)
-    y = torch.zeros(len(batch), t_max)
-    mask = torch.zeros(len(batch), t_max, dtype=torch.bool)
+    x, lengths, mask = pad_sequences([b["x"] for b in batch])
+    y = torch.zeros(mask.shape)
     for i, b in enumerate(batch):
-        n = b["x"].shape[0]
-        x[i, :n], y[i, :n], mask[i, :n] = b["x"], b["y"], True
+        y[i, : b["y"].shape[0]] = b["y"]
     return {
         "x": x,
         "y": y,

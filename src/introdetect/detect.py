@@ -19,7 +19,7 @@ from introdetect.features.visual import load_backbone
 from introdetect.index import DatasetError, find_videos
 from introdetect.inference import detect
 from introdetect.params import DataParams, Params, load_params, params_from_dict
-from introdetect.repetition import compute_repetition, unsupervised_detect, write_repetition
+from introdetect.repetition import compute_repetition, unsupervised_answer, write_repetition
 from introdetect.store import read_episode
 from introdetect.training import load_checkpoint
 
@@ -98,11 +98,7 @@ def run_detect(opts: DetectOptions) -> list[dict[str, Any]]:
         episodes, _ = load_episodes(items, cache, use_mels=False)
         for e in episodes:
             rep = np.load(rep_dir / f"{e.episode_id}.npy")
-            det = unsupervised_detect(
-                rep, e.fps, p.predict.min_len_s, p.predict.max_len_s, p.repetition.min_share
-            )
-            iv = (round(det[0], 2), round(det[1], 2)) if det else None
-            share = det[2] if det else 0.0
+            iv, share = unsupervised_answer(rep, e.fps, p.predict, p.repetition)
             rows.append(_row(e, video_of[e.episode_id], iv, share, share, "repetition"))
             views.append((e, rep[:, 3], iv, rows[-1]["confidence"]))
     else:

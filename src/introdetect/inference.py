@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from introdetect.data import Episode
+from introdetect.data import Episode, pad_sequences
 from introdetect.model import IntroDetector
 from introdetect.params import PredictParams
 from introdetect.postprocess import extract_best_interval, smooth_predictions
@@ -40,10 +40,7 @@ def detect(
     out: list[Detection] = []
     for i in range(0, len(episodes), batch_size):
         chunk = episodes[i : i + batch_size]
-        lengths = torch.tensor([e.x.shape[0] for e in chunk])
-        x = torch.zeros(len(chunk), int(lengths.max()), chunk[0].x.shape[1])
-        for j, e in enumerate(chunk):
-            x[j, : e.x.shape[0]] = torch.from_numpy(e.x)
+        x, lengths, _ = pad_sequences([torch.from_numpy(e.x) for e in chunk])
         res = model(x, lengths)
         step = torch.sigmoid(res["step_logit"]).numpy()
         presence = torch.sigmoid(res["presence_logit"]).numpy()

@@ -30,7 +30,7 @@ from introdetect.index import (
 from introdetect.inference import detect, detections_to_json
 from introdetect.metrics import episode_scores, summarize
 from introdetect.params import Params, params_to_dict
-from introdetect.repetition import compute_repetition, unsupervised_detect, write_repetition
+from introdetect.repetition import compute_repetition, unsupervised_answer, write_repetition
 from introdetect.training import fit, load_checkpoint, provenance
 
 log = logging.getLogger(__name__)
@@ -203,16 +203,10 @@ def run_predict(p: Params) -> dict[str, Any]:
     unsup = {}
     for r in rows:  # the model-free detector, for comparison and for users without labels
         rp = REP_DIR / "test" / f"{r.episode_id}.npy"
-        det = None
+        iv = None
         if rp.exists():
-            det = unsupervised_detect(
-                np.load(rp),
-                p.features.fps,
-                p.predict.min_len_s,
-                p.predict.max_len_s,
-                p.repetition.min_share,
-            )
-        unsup[r.episode_id] = [round(det[0], 2), round(det[1], 2)] if det else None
+            iv, _ = unsupervised_answer(np.load(rp), p.features.fps, p.predict, p.repetition)
+        unsup[r.episode_id] = list(iv) if iv else None
     write_json(unsup, UNSUP_PATH)
     return {"episodes": len(preds), "with_intro": sum(v is not None for v in preds.values())}
 

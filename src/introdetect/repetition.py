@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from introdetect.params import RepetitionParams
+from introdetect.params import PredictParams, RepetitionParams
 from introdetect.postprocess import extract_best_interval, smooth_predictions
 from introdetect.store import read_episode
 
@@ -138,6 +138,16 @@ def compute_repetition(
             others = [desc[o] for o in pick_others(ids, eid, cfg.max_others)]
             out[eid] = episode_repetition(desc[eid], others, fps, cfg)
     return out
+
+
+def unsupervised_answer(
+    rep: np.ndarray, fps: float, pp: PredictParams, rp: RepetitionParams
+) -> tuple[tuple[float, float] | None, float]:
+    """The model-free answer for one episode: (interval rounded to 0.01 s or None, share)."""
+    det = unsupervised_detect(rep, fps, pp.min_len_s, pp.max_len_s, rp.min_share)
+    if det is None:
+        return None, 0.0
+    return (round(det[0], 2), round(det[1], 2)), det[2]
 
 
 def write_repetition(rep: np.ndarray, path: Path) -> None:

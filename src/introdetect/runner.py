@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -44,7 +43,3 @@ def run_stage(name: str, fn: Callable[[Params], Any], argv: list[str] | None = N
             raise
         return 1
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit("run a stage script from stages/ instead")

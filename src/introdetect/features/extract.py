@@ -83,6 +83,7 @@ def featurize_episode(
     fp: FeatureParams,
     timing: Timing | None = None,
     skip: bool | None = None,
+    fingerprint: str | None = None,
 ) -> EpisodeFeatures:
     """Decode ``video`` once and write its feature file to ``out_path``.
 
@@ -131,7 +132,9 @@ def featurize_episode(
             video,
             result.sample_err_max_s,
         )
-        return featurize_episode(video, episode_id, out_path, backbone, fp, timing, skip=False)
+        return featurize_episode(
+            video, episode_id, out_path, backbone, fp, timing, skip=False, fingerprint=fingerprint
+        )
     visual = np.concatenate(chunks) if chunks else np.zeros((0, EMBED_DIM), np.float16)
     n = result.n_steps
     if visual.shape[0] != n:  # cannot happen unless the sampler is broken
@@ -149,7 +152,7 @@ def featurize_episode(
         "source_path": str(video),
         "source_size": int(stat.st_size),
         "source_mtime": float(stat.st_mtime),
-        "source_fingerprint": source_fingerprint(video),
+        "source_fingerprint": fingerprint or source_fingerprint(video),
         "corrupt_packets": int(result.corrupt_packets),
         "sample_err_max_s": float(result.sample_err_max_s),
         "skip_nonref_used": bool(skip),
@@ -176,15 +179,18 @@ class FeaturizeSummary:
         return 1.0 if n == 0 else (len(self.done) + len(self.skipped)) / n
 
 
-def _one(
-    video: Path, eid: str, out: Path, backbone: Backbone, fp: FeatureParams, timing: Timing
-) -> str | None:
-    """Featurize one episode; the one-line error, or None on success."""
+# One episode to featurize: (episode_id, video, output file, source fingerprint).
+Job = tuple[str, Path, Path, str]
+
+
+def _one(job: Job, backbone: Backbone, fp: FeatureParams, timing: Timing) -> tuple[str, str | None]:
+    """Featurize one episode; (episode_id, the one-line error or None on success)."""
+    eid, video, out, fingerprint = job
     try:
-        featurize_episode(video, eid, out, backbone, fp, timing)
-        return None
+        featurize_episode(video, eid, out, backbone, fp, timing, fingerprint=fingerprint)
+        return eid, None
     except (MediaError, OSError) as e:
-        return str(e) if str(video) in str(e) else f"{video}: {e}"
+        return eid, str(e) if str(video) in str(e) else f"{video}: {e}"
 
 
 _WORKER: dict[str, Backbone] = {}
@@ -197,12 +203,12 @@ def _worker_init(fp: FeatureParams, threads: int) -> None:
     _WORKER["backbone"] = load_backbone(fp.weights, fp.device, fp.precision)
 
 
-def _worker_job(args: tuple[Path, str, Path, FeatureParams]) -> tuple[str, str | None]:
-    video, eid, out, fp = args
-    return eid, _one(video, eid, out, _WORKER["backbone"], fp, Timing())
+def _worker_job(args: tuple[Job, FeatureParams]) -> tuple[str, str | None]:
+    job, fp = args
+    return _one(job, _WORKER["backbone"], fp, Timing())
 
 
-def _run_parallel(todo: list[tuple[str, Path]], out_dir: Path, fp: FeatureParams):
+def _run_parallel(jobs: list[Job], fp: FeatureParams):
     """One process per worker, each with its own backbone and cores // workers threads:
     on many-core hosts several episodes in parallel beat threads inside one."""
     import multiprocessing as mp
@@ -213,11 +219,10 @@ def _run_parallel(todo: list[tuple[str, Path]], out_dir: Path, fp: FeatureParams
     with ProcessPoolExecutor(
         fp.workers, mp_context=ctx, initializer=_worker_init, initargs=(fp, threads)
     ) as pool:
-        jobs = [(video, eid, out_dir / f"{eid}.h5", fp) for eid, video in todo]
-        yield from pool.map(_worker_job, jobs)
+        yield from pool.map(_worker_job, [(job, fp) for job in jobs])
 
 
-def _run_ray(todo: list[tuple[str, Path]], out_dir: Path, fp: FeatureParams):
+def _run_ray(jobs: list[Job], fp: FeatureParams):
     """Scale-out on Ray: one task per episode, run by actors that each hold a backbone (on a
     GPU when the cluster has them). Workers write the same per-episode HDF5 files with the
     same code, so ``out_dir`` must be on storage every node sees. ``features.ray_address``
@@ -234,7 +239,7 @@ def _run_ray(todo: list[tuple[str, Path]], out_dir: Path, fp: FeatureParams):
         ray.init(address=fp.ray_address, include_dashboard=False, logging_level="WARNING")
     resources = ray.cluster_resources()
     use_gpu = fp.device != "cpu" and resources.get("GPU", 0) >= 1
-    n_actors = min(len(todo), fp.workers if fp.workers > 1 else int(resources.get("CPU", 1)))
+    n_actors = min(len(jobs), fp.workers if fp.workers > 1 else int(resources.get("CPU", 1)))
     if use_gpu:
         n_actors = min(n_actors, int(resources["GPU"]))
 
@@ -244,12 +249,11 @@ def _run_ray(todo: list[tuple[str, Path]], out_dir: Path, fp: FeatureParams):
             self.fp = fp
             self.backbone = load_backbone(fp.weights, "cuda" if use_gpu else "cpu", fp.precision)
 
-        def run(self, video: Path, eid: str, out: Path) -> tuple[str, str | None]:
-            return eid, _one(video, eid, out, self.backbone, self.fp, Timing())
+        def run(self, job: Job) -> tuple[str, str | None]:
+            return _one(job, self.backbone, self.fp, Timing())
 
     pool = ActorPool([Featurizer.remote(fp) for _ in range(max(1, n_actors))])
-    jobs = [(video, eid, out_dir / f"{eid}.h5") for eid, video in todo]
-    yield from pool.map_unordered(lambda actor, job: actor.run.remote(*job), jobs)
+    yield from pool.map_unordered(lambda actor, job: actor.run.remote(job), jobs)
 
 
 def featurize_many(
@@ -270,27 +274,26 @@ def featurize_many(
     config = feature_config(fp, backbone)
     summary = FeaturizeSummary()
     timing = Timing()
-    todo = []
+    jobs: list[Job] = []
     for eid, video in episodes:
+        out = out_dir / f"{eid}.h5"
         try:
-            if is_current(out_dir / f"{eid}.h5", config, source_fingerprint(video)):
-                summary.skipped.append(eid)
-                continue
+            fingerprint = source_fingerprint(video)  # read once: skip check and provenance
         except OSError as e:
             summary.failed[eid] = {"file": str(video), "error": f"{video}: {e}"}
             continue
-        todo.append((eid, video))
-    if fp.executor == "ray" and todo:
-        results = _run_ray(todo, out_dir, fp)
-    elif fp.workers > 1 and len(todo) > 1:
-        results = _run_parallel(todo, out_dir, fp)
+        if is_current(out, config, fingerprint):
+            summary.skipped.append(eid)
+        else:
+            jobs.append((eid, video, out, fingerprint))
+    if fp.executor == "ray" and jobs:
+        results = _run_ray(jobs, fp)
+    elif fp.workers > 1 and len(jobs) > 1:
+        results = _run_parallel(jobs, fp)
     else:
-        results = (
-            (eid, _one(video, eid, out_dir / f"{eid}.h5", backbone, fp, timing))
-            for eid, video in todo
-        )
-    videos = dict(todo)
-    for eid, err in tqdm(results, total=len(todo), desc=f"featurize {out_dir.name}", unit="ep"):
+        results = (_one(job, backbone, fp, timing) for job in jobs)
+    videos = {eid: video for eid, video, _, _ in jobs}
+    for eid, err in tqdm(results, total=len(jobs), desc=f"featurize {out_dir.name}", unit="ep"):
         if err is None:
             summary.done.append(eid)
         else:

@@ -47,6 +47,9 @@ class Backbone:
     device: torch.device
     dtype: torch.dtype  # autocast dtype, or float32
 
+    def __post_init__(self) -> None:
+        self._mean, self._std = _MEAN.to(self.device), _STD.to(self.device)
+
     @property
     def precision(self) -> str:
         return "bf16" if self.dtype == torch.bfloat16 else "fp32"
@@ -55,9 +58,7 @@ class Backbone:
         """``frames`` uint8 [N, H, W, 3] -> float32 [N, 512]."""
         x = torch.from_numpy(frames).to(self.device, non_blocking=True)
         x = x.permute(0, 3, 1, 2).float().div_(255.0)
-        x = ((x - _MEAN.to(self.device)) / _STD.to(self.device)).contiguous(
-            memory_format=torch.channels_last
-        )
+        x = ((x - self._mean) / self._std).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             if self.dtype == torch.float32:
                 y = self.model(x)
