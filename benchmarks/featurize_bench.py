@@ -1,42 +1,53 @@
 """Featurize throughput against the pure-decode ceiling of the same file, in one run.
 
     uv run python benchmarks/featurize_bench.py                  # generates a 720p clip
+    uv run python benchmarks/featurize_bench.py --size 1920x1080 --threads 1
     uv run python benchmarks/featurize_bench.py --input EP.mp4 --window 600
+    uv run python benchmarks/featurize_bench.py --batch 16 --workers 8   # many episodes
 
-Measures (a) pure decode of the analysis window with PyAV, (b) decode + step sampling +
-resize (introdetect.media), (c) the full featurize (network, audio, HDF5 write) and prints a
-markdown table: wall s, CPU s, x realtime, ratio to pure decode, and the peak RSS.
+For each device (the CPU always, CUDA when present) it measures on the same file (a) pure
+decode of the analysis window with PyAV (NVDEC on CUDA), (b) decode + step sampling + resize
+(introdetect.media), (c) the full featurize (network, audio, HDF5 write) with default
+settings and with every frame decoded, and prints markdown tables: wall s, CPU s,
+x realtime, ratio to pure decode, peak RSS; the per-part breakdown of (c); the fast path
+against the straightforward one (every frame decoded, fp32): time, sampling error and
+embedding difference; and with ``--batch N`` the throughput of N episodes through
+``featurize_many`` in episode-minutes per wall second.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import resource
 import tempfile
 import time
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+import torch
 
 from introdetect.features.audio import step_audio_features
-from introdetect.features.extract import Timing, featurize_episode
-from introdetect.features.visual import load_backbone
-from introdetect.media import DecodeResult, stream_episode
+from introdetect.features.extract import Timing, featurize_episode, featurize_many
+from introdetect.features.frames import DeviceFrames
+from introdetect.features.visual import Backbone, load_backbone
+from introdetect.media import DecodeResult, open_container, stream_episode
 from introdetect.params import FeatureParams
+from introdetect.store import read_episode
 
 
 def make_clip(path: Path, seconds: float, w: int, h: int, fps: int = 25) -> Path:
-    """Single-sliced H.264 (like real files) + AAC with moving content."""
+    """Single-sliced H.264 with B-frames (like real files) + AAC, with moving content."""
     rng = np.random.default_rng(0)
     tex = rng.integers(0, 255, (h // 8 + 2, w // 8 + 2, 3), dtype=np.uint8)
     tex = np.repeat(np.repeat(tex, 8, 0), 8, 1)
     with av.open(str(path), "w") as out:
         vs = out.add_stream("libx264", rate=fps)
         vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-        # B-frames and one slice per frame, like broadcast/web files
         vs.options = {"preset": "veryfast", "crf": "23", "x264-params": "slices=1:bframes=3"}
         aus = out.add_stream("aac", rate=48000, layout="stereo")
         for i in range(int(seconds * fps)):
@@ -66,47 +77,150 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def pure_decode(path: Path, window: float) -> None:
-    with av.open(str(path)) as c:
+def _rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def pure_decode(path: Path, window: float, cuda: bool) -> None:
+    """Every video frame of the window through the decoder, nothing else (on CUDA the frames
+    stay in GPU memory, as the featurizer keeps them)."""
+    with open_container(path, "cuda" if cuda else None, hw_owned=cuda) as c:
         v = c.streams.video[0]
         v.thread_type = "AUTO"
         for frame in c.decode(v):
             if frame.time is not None and frame.time >= window:
                 break
+    if cuda:
+        torch.cuda.synchronize()
 
 
-def sample_resize(path: Path, fp: FeatureParams) -> None:
-    for _ in stream_episode(path, fp.fps, fp.window_s, fp.frame_size, fp.audio_sr, DecodeResult()):
+def sample_resize(path: Path, fp: FeatureParams, cuda: bool) -> None:
+    """Decode + step sampling + resize, as featurize does it, without network or audio."""
+    kw = {"hwaccel": "cuda", "convert": DeviceFrames(torch.device("cuda"))} if cuda else {}
+    res = DecodeResult()
+    for _ in stream_episode(
+        path,
+        fp.fps,
+        fp.window_s,
+        fp.frame_size,
+        fp.audio_sr,
+        res,
+        skip_nonref=fp.skip_nonref,
+        skip_loop_filter=fp.skip_loop_filter,
+        **kw,
+    ):
         pass
 
 
-def fast_vs_plain(path: Path, fp: FeatureParams, backbone, tmp: Path) -> None:
-    """Same episode with and without skip_nonref: time, sampling error, embedding change."""
-    import dataclasses
+def _timed(fn: Callable[[], object]) -> tuple[float, float, float]:
+    c0, t0 = _cpu(), time.perf_counter()
+    fn()
+    return time.perf_counter() - t0, _cpu() - c0, _rss_mib()
 
-    from introdetect.store import read_episode
 
-    out = {}
-    for skip in (False, True):
-        f = dataclasses.replace(fp, skip_nonref=skip)
-        t0 = time.perf_counter()
-        featurize_episode(path, "b", tmp / f"s{int(skip)}.h5", backbone, f, Timing())
-        out[skip] = (time.perf_counter() - t0, read_episode(tmp / f"s{int(skip)}.h5"))
-    a, b = out[False][1], out[True][1]
-    diff = np.abs(a.visual.astype(np.float32) - b.visual.astype(np.float32))
-    cos = np.sum(a.visual.astype(np.float32) * b.visual.astype(np.float32), 1) / (
-        np.linalg.norm(a.visual.astype(np.float32), axis=1)
-        * np.linalg.norm(b.visual.astype(np.float32), axis=1)
-        + 1e-9
+def device_tables(path: Path, fp: FeatureParams, backbone: Backbone, tmp: Path) -> None:
+    """Tables 1 and 2 for one device."""
+    cuda = backbone.device.type == "cuda"
+    backbone.embed(np.zeros((4, fp.frame_size, fp.frame_size, 3), np.uint8))  # warm-up
+    timing = Timing()
+    plain = dataclasses.replace(fp, skip_nonref=False, skip_loop_filter=False)
+    rows = [
+        ("pure decode (every frame)", _timed(lambda: pure_decode(path, fp.window_s, cuda))),
+        ("decode + sample + resize", _timed(lambda: sample_resize(path, fp, cuda))),
+        (
+            "full featurize (defaults)",
+            _timed(lambda: featurize_episode(path, "b", tmp / "b.h5", backbone, fp, timing)),
+        ),
+        (
+            "full featurize, every frame decoded and deblocked",
+            _timed(lambda: featurize_episode(path, "p", tmp / "p.h5", backbone, plain)),
+        ),
+    ]
+    attrs = read_episode(tmp / "b.h5").attrs
+    media_s = float(attrs["duration_s"])
+    base = rows[0][1][0]
+    print(
+        f"\n### {backbone.device} (precision {backbone.precision}, torch threads "
+        f"{torch.get_num_threads()}, decoder {attrs['decoder']}, skip_nonref "
+        f"{fp.skip_nonref}, skip_loop_filter {fp.skip_loop_filter}, frame_size "
+        f"{fp.frame_size}): {media_s:.1f} s of video\n"
     )
-    print("\n| path | wall s | max sampling error s | max abs embedding diff | min cosine |")
+    print("| measure | wall s | CPU s | x realtime | / pure decode | peak RSS MiB (so far) |")
+    print("|---|---|---|---|---|---|")
+    for name, (wall, cpu, rss) in rows:
+        print(
+            f"| {name} | {wall:.2f} | {cpu:.2f} | {media_s / wall:.1f} | {wall / base:.2f} "
+            f"| {rss:.0f} |"
+        )
+    t = timing
+    print("\n| part of the full featurize | seconds | thread |")
+    print("|---|---|---|")
+    for name, sec, where in (
+        ("decode (in the decoder)", t.decode, "decode"),
+        ("sample + resize (+ rotation)", t.resize, "decode"),
+        ("audio (decode, resample, RMS + mel)", t.audio, "decode"),
+        ("network (ResNet18)", t.network, "main"),
+        ("HDF5 write", t.write, "main"),
+        ("network idle, waiting for frames", t.decode_wait, "main"),
+        ("total wall", t.total, "-"),
+    ):
+        print(f"| {name} | {sec:.3f} | {where} |")
+
+
+def fast_vs_plain(path: Path, fp: FeatureParams, tmp: Path) -> None:
+    """Table 3: the default fast path against the straightforward one on the same episode."""
+    plain = dataclasses.replace(fp, skip_nonref=False, skip_loop_filter=False)
+    variants = {
+        "straightforward (every frame, deblocked, fp32)": (plain, "fp32"),
+        "skip_loop_filter only": (dataclasses.replace(plain, skip_loop_filter=True), "fp32"),
+        "skip_nonref only": (dataclasses.replace(plain, skip_nonref=True), "fp32"),
+        "fast (defaults)": (fp, fp.precision),
+    }
+    out = {}
+    for name, (f, precision) in variants.items():
+        bb = load_backbone(f.weights, "cpu", precision)
+        bb.embed(np.zeros((4, f.frame_size, f.frame_size, 3), np.uint8))
+        h5 = tmp / f"v{len(out)}.h5"
+        t0 = time.perf_counter()
+        featurize_episode(path, "v", h5, bb, f)
+        out[name] = (time.perf_counter() - t0, read_episode(h5), bb.precision)
+    ref = next(iter(out.values()))[1].visual.astype(np.float32)
+    print("\n| CPU path | precision | wall s | max sampling error s | max abs diff | min cosine |")
+    print("|---|---|---|---|---|---|")
+    for name, (wall, feats, precision) in out.items():
+        x = feats.visual.astype(np.float32)
+        cos = np.sum(x * ref, 1) / (np.linalg.norm(x, axis=1) * np.linalg.norm(ref, axis=1) + 1e-9)
+        print(
+            f"| {name} | {precision} | {wall:.2f} | {feats.attrs['sample_err_max_s']:.3f} | "
+            f"{np.abs(x - ref).max():.3f} | {cos.min():.4f} |"
+        )
+
+
+def batch_throughput(path: Path, fp: FeatureParams, backbone: Backbone, n: int, tmp: Path):
+    """Table 4: ``n`` episodes (links to the same file) through featurize_many."""
+    src = tmp / f"batch-{backbone.device.type}"
+    src.mkdir()
+    episodes = []
+    for i in range(n):
+        (src / f"ep{i}{path.suffix}").symlink_to(path.resolve())
+        episodes.append((f"ep{i}", src / f"ep{i}{path.suffix}"))
+    t0 = time.perf_counter()
+    summary = featurize_many(episodes, src / "features", backbone, fp)
+    wall = time.perf_counter() - t0
+    minutes = (
+        sum(
+            float(read_episode(src / "features" / f"{e}.h5").attrs["duration_s"])
+            for e in summary.done
+        )
+        / 60
+    )
+    print(
+        f"\n| batch on {backbone.device} | episodes | workers | wall s | episode-min per wall s |"
+    )
     print("|---|---|---|---|---|")
     print(
-        f"| every frame decoded | {out[False][0]:.2f} | {a.attrs['sample_err_max_s']:.3f} | - | - |"
-    )
-    print(
-        f"| skip_nonref | {out[True][0]:.2f} | {b.attrs['sample_err_max_s']:.3f} | "
-        f"{diff.max():.3f} | {cos.min():.4f} |"
+        f"| featurize_many | {len(summary.done)}/{n} | {fp.workers} | {wall:.1f} "
+        f"| {minutes / wall:.2f} |"
     )
 
 
@@ -118,55 +232,54 @@ def main() -> None:
     ap.add_argument("--window", type=float, default=600.0, help="features.window_s")
     ap.add_argument("--frame-size", type=int, default=224, help="features.frame_size")
     ap.add_argument("--weights", default="random", help="features.weights")
-    ap.add_argument("--device", default="cpu", help="features.device")
+    ap.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's)")
+    ap.add_argument("--no-skip-nonref", action="store_true", help="features.skip_nonref=false")
+    ap.add_argument(
+        "--no-skip-loop-filter", action="store_true", help="features.skip_loop_filter=false"
+    )
+    ap.add_argument("--batch", type=int, default=0, help="episodes for the throughput table")
+    ap.add_argument("--workers", type=int, default=1, help="features.workers for --batch")
+    ap.add_argument("--gpu-batch-size", type=int, default=256, help="features.batch_size on CUDA")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     tmp = Path(tempfile.mkdtemp())
     if args.input:
         path = Path(args.input)
     else:
         w, h = map(int, args.size.split("x"))
+        t0 = time.perf_counter()
         path = make_clip(tmp / "bench.mp4", args.seconds, w, h)
+        print(
+            f"generated {path} ({args.size}, {args.seconds:.0f} s) "
+            f"in {time.perf_counter() - t0:.0f} s"
+        )
     fp = FeatureParams(
-        window_s=args.window, frame_size=args.frame_size, weights=args.weights, device=args.device
+        window_s=args.window,
+        frame_size=args.frame_size,
+        weights=args.weights,
+        device="cpu",
+        skip_nonref=not args.no_skip_nonref,
+        skip_loop_filter=not args.no_skip_loop_filter,
+        workers=args.workers,
     )
-    backbone = load_backbone(fp.weights, fp.device, fp.precision)
-    backbone.embed(np.zeros((4, fp.frame_size, fp.frame_size, 3), np.uint8))  # warm-up
     step_audio_features(np.zeros(16000, np.float32), fp.audio_sr, fp.fps, 2, fp.n_mels)  # JIT
-    res = DecodeResult()
-    timing = Timing()
-    rows = []
-    for name, fn in (
-        ("pure decode (PyAV, all frames)", lambda: pure_decode(path, fp.window_s)),
-        ("decode + sample + resize", lambda: sample_resize(path, fp)),
-        (
-            "full featurize",
-            lambda: featurize_episode(path, "b", tmp / "b.h5", backbone, fp, timing),
-        ),
-    ):
-        c0, t0 = _cpu(), time.perf_counter()
-        fn()
-        rows.append((name, time.perf_counter() - t0, _cpu() - c0))
-    for _ in stream_episode(path, fp.fps, fp.window_s, 32, fp.audio_sr, res):
-        pass
-    media_s = res.duration_s
-    base = rows[0][1]
-    print(
-        f"\nfile: {path} ({media_s:.1f} s analysed), frame_size {fp.frame_size}, "
-        f"precision {backbone.precision}, device {backbone.device}, threads "
-        f"{__import__('torch').get_num_threads()}\n"
-    )
-    print("| measure | wall s | CPU s | x realtime | / pure decode |")
-    print("|---|---|---|---|---|")
-    for name, wall, cpu in rows:
-        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {media_s / wall:.1f} | {wall / base:.2f} |")
-    t = timing
-    print(
-        f"\nfull featurize breakdown: waiting for decode {t.decode_wait:.2f} s, network "
-        f"{t.network:.2f} s, audio {t.audio:.2f} s, write {t.write:.3f} s"
-    )
-    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
-    fast_vs_plain(path, fp, backbone, tmp)
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        print(f"input: {v.codec_context.name} {v.width}x{v.height} {v.average_rate} fps")
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for dev in devices:
+        f = (
+            fp
+            if dev == "cpu"
+            else dataclasses.replace(fp, device="cuda", batch_size=args.gpu_batch_size)
+        )
+        backbone = load_backbone(f.weights, f.device, f.precision)
+        device_tables(path, f, backbone, tmp)
+        if args.batch:
+            batch_throughput(path, f, backbone, args.batch, tmp)
+    fast_vs_plain(path, fp, tmp)
 
 
 if __name__ == "__main__":

@@ -237,3 +237,31 @@ def test_featurize_on_cuda(tmp_path):
         * np.linalg.norm(cpu.visual.astype(np.float32), axis=1)
     )
     assert gpu.visual.shape == cpu.visual.shape and cos.min() > 0.98
+    assert gpu.attrs["decoder"] == "nvdec" and cpu.attrs["decoder"] == "cpu"
+
+
+@pytest.mark.cuda
+def test_nvdec_frames_stay_on_the_gpu(tmp_path):
+    """NVDEC output is read in GPU memory (DLPack) and matches swscale on the downloaded
+    frame; the converter never falls back for H.264."""
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    from introdetect.features.frames import DeviceFrames
+    from introdetect.media import frame_to_rgb, open_container
+
+    clip = make_clip(tmp_path / "c.mp4", seconds=2.0, size=(320, 240))
+    conv = DeviceFrames(torch.device("cuda"))
+    with open_container(clip, "cuda", hw_owned=True) as c:
+        frames = list(c.decode(video=0))[:10]
+        assert frames[0].format.name == "cuda"
+        for f in frames:
+            on_gpu = conv(f, 64)
+            assert on_gpu.is_cuda
+            ref = frame_to_rgb(f, 64)  # reformat downloads the surface
+            assert np.abs(on_gpu.cpu().numpy().astype(int) - ref).mean() < 3.0
+    assert conv.on_device == 10 and conv.via_host == 0
+    res = DecodeResult()
+    steps = dict(stream_episode(clip, 2.0, 600, 64, 16000, res, hwaccel="cuda", convert=conv))
+    assert len(steps) == 4 and all(t.is_cuda for t in steps.values())

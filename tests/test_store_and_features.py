@@ -199,6 +199,44 @@ def test_skip_nonref_keeps_sampling_error_under_a_quarter_step(tmp_path, backbon
     assert dense.attrs["skip_nonref_used"] is False or dense.attrs["sample_err_max_s"] <= 0.0125
 
 
+def test_skip_loop_filter_takes_effect_and_changes_little(tmp_path, backbone):
+    """Deblocking off: the decoder really skips it (pictures differ), the sampled frames stay
+    close, and the setting is part of the feature config (a change recomputes)."""
+    from fractions import Fraction
+
+    import av
+
+    from introdetect.media import DecodeResult, stream_episode
+
+    path = tmp_path / "blocky.mp4"
+    rng = np.random.default_rng(1)
+    tex = np.repeat(np.repeat(rng.integers(0, 255, (26, 34, 3), dtype=np.uint8), 4, 0), 4, 1)
+    with av.open(str(path), "w") as o:
+        vs = o.add_stream("libx264", rate=25)
+        vs.width, vs.height, vs.pix_fmt = 128, 96, "yuv420p"
+        vs.options = {"crf": "32", "x264-params": "slices=1"}  # coarse: deblocking works
+        for i in range(50):
+            img = np.ascontiguousarray(np.roll(tex, (i, 2 * i), (0, 1))[:96, :128])
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts, f.time_base = i, Fraction(1, 25)
+            for p in vs.encode(f):
+                o.mux(p)
+        for p in vs.encode(None):
+            o.mux(p)
+    on = dict(stream_episode(path, 2.0, 600, 32, 16000, DecodeResult()))
+    off = dict(stream_episode(path, 2.0, 600, 32, 16000, DecodeResult(), skip_loop_filter=True))
+    assert on.keys() == off.keys()
+    diffs = [np.abs(on[i].astype(int) - off[i]).mean() for i in on]
+    assert max(diffs) > 0.05  # the option reached the decoder
+    assert max(diffs) < 4.0  # at 4x downscale the picture is the same picture (~1.3 levels)
+    fp_on = FeatureParams(weights="random", frame_size=32, skip_loop_filter=False)
+    feats = featurize_episode(path, "b", tmp_path / "b.h5", backbone, fp_on)
+    assert feats.attrs["skip_loop_filter"] is False
+    fp_off = FeatureParams(weights="random", frame_size=32, skip_loop_filter=True)
+    config = feature_config(fp_off, backbone)
+    assert not is_current(tmp_path / "b.h5", config, source_fingerprint(path))
+
+
 def test_parallel_workers_give_the_same_files(tmp_path, backbone):
     eps = [(f"e{i}", make_clip(tmp_path / "v" / f"e{i}.mp4", seconds=2.0 + i)) for i in range(3)]
     bad = tmp_path / "v" / "bad.mp4"

@@ -31,6 +31,7 @@ CONFIG_KEYS = (
     "audio_sr",
     "n_mels",
     "skip_nonref",
+    "skip_loop_filter",
 )
 # Attributes that must match between a model's training features and the features it reads.
 MODEL_COMPAT_KEYS = (

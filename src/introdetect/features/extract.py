@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from introdetect.features.audio import StepAudio
+from introdetect.features.frames import DeviceFrames
 from introdetect.features.visual import BACKBONE, EMBED_DIM, Backbone, load_backbone
-from introdetect.media import DecodeResult, MediaError, stream_episode
+from introdetect.media import DecodeResult, MediaError, frame_to_rgb, stream_episode
 from introdetect.params import FeatureParams
 from introdetect.store import SCHEMA_VERSION, EpisodeFeatures, is_current, source_fingerprint
 from introdetect.store import write_episode as store_write
@@ -46,30 +48,43 @@ def feature_config(fp: FeatureParams, backbone: Backbone) -> dict[str, Any]:
         "audio_sr": int(fp.audio_sr),
         "n_mels": int(fp.n_mels),
         "skip_nonref": bool(fp.skip_nonref),
+        "skip_loop_filter": bool(fp.skip_loop_filter),
     }
 
 
 @dataclass
 class Timing:
-    """Seconds spent per part (network time is measured in the consumer thread)."""
+    """Seconds spent per part. Decode, resize and audio run in the decode thread, network
+    and write in the calling one; ``decode_wait`` is how long the network sat idle."""
 
-    decode_wait: float = 0.0
-    network: float = 0.0
+    decode: float = 0.0
+    resize: float = 0.0
     audio: float = 0.0
+    network: float = 0.0
     write: float = 0.0
+    decode_wait: float = 0.0
     total: float = 0.0
+
+    def add_decode(self, result: DecodeResult) -> None:
+        self.decode += result.decode_s
+        self.resize += result.convert_s
+        self.audio += result.audio_s
+
+
+def _stack(frames: list[Any]) -> Any:
+    return torch.stack(frames) if isinstance(frames[0], torch.Tensor) else np.stack(frames)
 
 
 def _producer(gen: Iterable, batch: int, q: queue.Queue) -> None:
-    frames: list[np.ndarray] = []
+    frames: list[Any] = []
     try:
         for _, rgb in gen:
             frames.append(rgb)
             if len(frames) == batch:
-                q.put(np.stack(frames))
+                q.put(_stack(frames))
                 frames = []
         if frames:
-            q.put(np.stack(frames))
+            q.put(_stack(frames))
         q.put(_DONE)
     except BaseException as e:  # handed to the consumer, which re-raises it
         q.put(e)
@@ -96,6 +111,8 @@ def featurize_episode(
     video = Path(video)
     result = DecodeResult()
     audio_acc = StepAudio(fp.audio_sr, fp.fps, fp.n_mels)  # fed while decoding
+    on_gpu = backbone.device.type == "cuda"
+    convert = DeviceFrames(backbone.device) if on_gpu else None
     gen = stream_episode(
         video,
         fp.fps,
@@ -104,8 +121,12 @@ def featurize_episode(
         fp.audio_sr,
         result,
         skip_nonref=skip,
+        skip_loop_filter=fp.skip_loop_filter,
         audio_sink=audio_acc.push,
-        hwaccel="cuda" if backbone.device.type == "cuda" else None,  # NVDEC with the GPU
+        # with the GPU: NVDEC into device memory, sampled frames resized there
+        hwaccel="cuda" if on_gpu else None,
+        convert=convert or frame_to_rgb,
+        hw_device=backbone.device.index or 0,
     )
     q: queue.Queue = queue.Queue(maxsize=4)
     th = threading.Thread(target=_producer, args=(gen, fp.batch_size, q), daemon=True)
@@ -124,6 +145,7 @@ def featurize_episode(
         chunks.append(backbone.embed(item).astype(np.float16))
         timing.network += time.perf_counter() - tn
     th.join()
+    timing.add_decode(result)
     if skip and result.sample_err_max_s > 0.25 / fp.fps:
         # The stream's reference frames are too sparse for this step grid: decode it all.
         log.info(
@@ -156,6 +178,7 @@ def featurize_episode(
         "corrupt_packets": int(result.corrupt_packets),
         "sample_err_max_s": float(result.sample_err_max_s),
         "skip_nonref_used": bool(skip),
+        "decoder": "nvdec" if convert is not None and convert.on_device else "cpu",
     }
     feats = EpisodeFeatures(visual, audio, (np.arange(n) / fp.fps).astype(np.float32), attrs)
     tw = time.perf_counter()
@@ -193,6 +216,21 @@ def _one(job: Job, backbone: Backbone, fp: FeatureParams, timing: Timing) -> tup
         return eid, str(e) if str(video) in str(e) else f"{video}: {e}"
 
 
+def cpu_cores() -> int:
+    """Cores this process may run on (CPU affinity / cpuset aware)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def torch_threads(workers: int) -> int:
+    """Torch threads per featurizing process: its share of the cores. Measured on 2 cores
+    (benchmarks/featurize_bench.py --threads): 2 threads beat 1 by ~20 % even though
+    the decoder's threads share those cores, as decode waits are short and overlap."""
+    return max(1, cpu_cores() // max(1, workers))
+
+
 _WORKER: dict[str, Backbone] = {}
 
 
@@ -214,7 +252,7 @@ def _run_parallel(jobs: list[Job], fp: FeatureParams):
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    threads = max(1, (os.cpu_count() or 1) // fp.workers)
+    threads = torch_threads(fp.workers)
     ctx = mp.get_context("spawn")  # no fork after torch/PyAV threads started
     with ProcessPoolExecutor(
         fp.workers, mp_context=ctx, initializer=_worker_init, initargs=(fp, threads)
@@ -291,6 +329,7 @@ def featurize_many(
     elif fp.workers > 1 and len(jobs) > 1:
         results = _run_parallel(jobs, fp)
     else:
+        torch.set_num_threads(torch_threads(1))
         results = (_one(job, backbone, fp, timing) for job in jobs)
     videos = {eid: video for eid, video, _, _ in jobs}
     for eid, err in tqdm(results, total=len(jobs), desc=f"featurize {out_dir.name}", unit="ep"):
@@ -303,15 +342,17 @@ def featurize_many(
         json.dumps(summary.failed, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
     log.info(
-        "featurize %s: %d done, %d reused, %d failed; decode-wait %.1fs network %.1fs audio %.1fs "
-        "write %.1fs",
+        "featurize %s: %d done, %d reused, %d failed; decode %.1fs resize %.1fs audio %.1fs "
+        "(decode thread), network %.1fs write %.1fs, network idle %.1fs",
         out_dir,
         len(summary.done),
         len(summary.skipped),
         len(summary.failed),
-        timing.decode_wait,
-        timing.network,
+        timing.decode,
+        timing.resize,
         timing.audio,
+        timing.network,
         timing.write,
+        timing.decode_wait,
     )
     return summary

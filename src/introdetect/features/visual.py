@@ -54,9 +54,11 @@ class Backbone:
     def precision(self) -> str:
         return "bf16" if self.dtype == torch.bfloat16 else "fp32"
 
-    def embed(self, frames: np.ndarray) -> np.ndarray:
-        """``frames`` uint8 [N, H, W, 3] -> float32 [N, 512]."""
-        x = torch.from_numpy(frames).to(self.device, non_blocking=True)
+    def embed(self, frames: np.ndarray | torch.Tensor) -> np.ndarray:
+        """``frames`` uint8 [N, H, W, 3] (numpy, or a tensor on any device) -> float32
+        [N, 512]."""
+        x = frames if isinstance(frames, torch.Tensor) else torch.from_numpy(frames)
+        x = x.to(self.device, non_blocking=True)
         x = x.permute(0, 3, 1, 2).float().div_(255.0)
         x = ((x - self._mean) / self._std).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
