@@ -173,6 +173,7 @@ def stream_episode(
     hwaccel: str | None = None,
     convert: Callable[[av.VideoFrame, int], Any] = frame_to_rgb,
     hw_device: int = 0,
+    decode_threads: int = 0,
 ) -> Iterator[tuple[int, Any]]:
     """Decode ``path`` once; yield ``(step_index, rgb[frame_size, frame_size, 3])`` per step.
 
@@ -201,6 +202,8 @@ def stream_episode(
             raise MediaError(f"{path}: no video stream")
         vstream = container.streams.video[0]
         vstream.thread_type = "AUTO"
+        if decode_threads:  # several episodes in parallel: each decoder gets its share
+            vstream.thread_count = decode_threads
         if skip_nonref:
             vstream.codec_context.skip_frame = "NONREF"
         if skip_loop_filter:  # read when the decoder opens, at the first packet

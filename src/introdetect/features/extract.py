@@ -99,12 +99,14 @@ def featurize_episode(
     timing: Timing | None = None,
     skip: bool | None = None,
     fingerprint: str | None = None,
+    decode_threads: int = 0,
 ) -> EpisodeFeatures:
     """Decode ``video`` once and write its feature file to ``out_path``.
 
     With ``features.skip_nonref`` the decoder drops non-reference frames; when that moves a
     sample more than a quarter step (sparse reference frames), the episode is decoded again
-    with every frame, so the sampling error stays below a quarter step either way."""
+    with every frame, so the sampling error stays below a quarter step either way.
+    ``decode_threads`` caps the decoder's threads (0: FFmpeg's choice, one per core)."""
     skip = fp.skip_nonref if skip is None else skip
     timing = timing or Timing()
     t0 = time.perf_counter()
@@ -127,6 +129,7 @@ def featurize_episode(
         hwaccel="cuda" if on_gpu else None,
         convert=convert or frame_to_rgb,
         hw_device=backbone.device.index or 0,
+        decode_threads=decode_threads,
     )
     q: queue.Queue = queue.Queue(maxsize=4)
     th = threading.Thread(target=_producer, args=(gen, fp.batch_size, q), daemon=True)
@@ -155,7 +158,15 @@ def featurize_episode(
             result.sample_err_max_s,
         )
         return featurize_episode(
-            video, episode_id, out_path, backbone, fp, timing, skip=False, fingerprint=fingerprint
+            video,
+            episode_id,
+            out_path,
+            backbone,
+            fp,
+            timing,
+            skip=False,
+            fingerprint=fingerprint,
+            decode_threads=decode_threads,
         )
     visual = np.concatenate(chunks) if chunks else np.zeros((0, EMBED_DIM), np.float16)
     n = result.n_steps
@@ -206,11 +217,22 @@ class FeaturizeSummary:
 Job = tuple[str, Path, Path, str]
 
 
-def _one(job: Job, backbone: Backbone, fp: FeatureParams, timing: Timing) -> tuple[str, str | None]:
+def _one(
+    job: Job, backbone: Backbone, fp: FeatureParams, timing: Timing, decode_threads: int = 0
+) -> tuple[str, str | None]:
     """Featurize one episode; (episode_id, the one-line error or None on success)."""
     eid, video, out, fingerprint = job
     try:
-        featurize_episode(video, eid, out, backbone, fp, timing, fingerprint=fingerprint)
+        featurize_episode(
+            video,
+            eid,
+            out,
+            backbone,
+            fp,
+            timing,
+            fingerprint=fingerprint,
+            decode_threads=decode_threads,
+        )
         return eid, None
     except (MediaError, OSError) as e:
         return eid, str(e) if str(video) in str(e) else f"{video}: {e}"
@@ -231,7 +253,7 @@ def torch_threads(workers: int) -> int:
     return max(1, cpu_cores() // max(1, workers))
 
 
-_WORKER: dict[str, Backbone] = {}
+_WORKER: dict[str, Any] = {}
 
 
 def _worker_init(fp: FeatureParams, threads: int) -> None:
@@ -239,11 +261,12 @@ def _worker_init(fp: FeatureParams, threads: int) -> None:
 
     torch.set_num_threads(threads)
     _WORKER["backbone"] = load_backbone(fp.weights, fp.device, fp.precision)
+    _WORKER["threads"] = threads  # the decoder gets the same share of the cores
 
 
 def _worker_job(args: tuple[Job, FeatureParams]) -> tuple[str, str | None]:
     job, fp = args
-    return _one(job, _WORKER["backbone"], fp, Timing())
+    return _one(job, _WORKER["backbone"], fp, Timing(), _WORKER["threads"])
 
 
 def _run_parallel(jobs: list[Job], fp: FeatureParams):
@@ -284,11 +307,15 @@ def _run_ray(jobs: list[Job], fp: FeatureParams):
     @ray.remote(num_gpus=1 if use_gpu else 0, num_cpus=1)
     class Featurizer:
         def __init__(self, fp: FeatureParams) -> None:
+            import torch
+
+            torch.set_num_threads(1)  # an actor holds one CPU (num_cpus=1)
             self.fp = fp
             self.backbone = load_backbone(fp.weights, "cuda" if use_gpu else "cpu", fp.precision)
 
         def run(self, job: Job) -> tuple[str, str | None]:
-            return _one(job, self.backbone, self.fp, Timing())
+            # CPU actors decode on their one core; GPU actors decode on NVDEC
+            return _one(job, self.backbone, self.fp, Timing(), 0 if use_gpu else 1)
 
     pool = ActorPool([Featurizer.remote(fp) for _ in range(max(1, n_actors))])
     yield from pool.map_unordered(lambda actor, job: actor.run.remote(job), jobs)
