@@ -285,3 +285,15 @@ def test_ray_executor_writes_the_same_files(tmp_path, backbone):
         a = read_episode(tmp_path / "ray" / f"{eid}.h5")
         b = read_episode(tmp_path / "local" / f"{eid}.h5")
         assert np.array_equal(a.visual, b.visual)
+
+
+def test_workers_auto_resolves_per_device():
+    import torch
+
+    from introdetect.features.extract import cpu_cores, resolve_workers, torch_threads
+
+    auto = FeatureParams(workers=0)
+    assert resolve_workers(auto, torch.device("cpu")) == 1
+    assert resolve_workers(auto, torch.device("cuda")) == max(1, min(8, cpu_cores()))
+    assert resolve_workers(FeatureParams(workers=3), torch.device("cuda")) == 3
+    assert torch_threads(1) == cpu_cores() and torch_threads(10 * cpu_cores()) == 1

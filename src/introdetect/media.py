@@ -194,7 +194,8 @@ def stream_episode(
     the frame on screen. Raises :class:`MediaError` when nothing can be decoded.
     """
     path = Path(path)
-    hw_owned = convert is not frame_to_rgb  # a converter that can read device memory
+    # frames stay in device memory only for a converter that says it can read them there
+    hw_owned = bool(getattr(convert, "reads_device_memory", False))
     container = open_container(path, hwaccel, hw_device, hw_owned)
     perf = time.perf_counter
     try:

@@ -67,7 +67,7 @@ class FeatureParams:
     batch_size: int = 64
     skip_nonref: bool = True
     skip_loop_filter: bool = True
-    workers: int = 1
+    workers: int = 0  # 0: auto (see introdetect.features.extract.resolve_workers)
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None
     audio_sr: int = 16000
@@ -147,7 +147,7 @@ _RANGES: dict[tuple[str, str], tuple[typing.Callable[[Any], bool], str]] = {
     ("features", "window_s"): (lambda v: v > 0, "> 0"),
     ("features", "frame_size"): (lambda v: 32 <= v <= 1024, "32..1024"),
     ("features", "batch_size"): (lambda v: v >= 1, ">= 1"),
-    ("features", "workers"): (lambda v: 1 <= v <= 256, "1..256"),
+    ("features", "workers"): (lambda v: 0 <= v <= 256, "0 (auto)..256"),
     ("features", "audio_sr"): (lambda v: 4000 <= v <= 96000, "4000..96000"),
     ("features", "n_mels"): (lambda v: 1 <= v <= 256, "1..256"),
     ("features", "min_ok_fraction"): (lambda v: 0 <= v <= 1, "[0, 1]"),

@@ -330,7 +330,9 @@ def render_episode(ep: EpisodeSpec, series: SeriesSpec, path: Path) -> None:
     with av.open(str(tmp), "w") as out:
         vs = out.add_stream("libx264", rate=rate)
         vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-        vs.options = {"preset": "ultrafast", "crf": "26", "x264-params": "slices=1"}
+        # like real files: B-frames and the deblocking filter (ultrafast has neither, which
+        # would leave skip_nonref and skip_loop_filter nothing to skip)
+        vs.options = {"preset": "veryfast", "crf": "26", "x264-params": "slices=1:bframes=3"}
         layout = "mono" if ep.channels == 1 else "stereo"
         aus = out.add_stream("aac", rate=ep.audio_sr, layout=layout)
         samples_per_frame = 1024

@@ -8,6 +8,7 @@ streamed: memory holds one batch, not the episode. A failing episode is recorded
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -253,6 +254,16 @@ def torch_threads(workers: int) -> int:
     return max(1, cpu_cores() // max(1, workers))
 
 
+def resolve_workers(fp: FeatureParams, device: torch.device) -> int:
+    """``features.workers``, with 0 (auto) resolved: on a GPU, 8 episodes in flight so the
+    NVDEC engines (7 on an H100; one per decode session) stay busy; on the CPU one process,
+    whose decoder and network threads already share all cores (2 workers measured no
+    faster on 2 cores: benchmarks/featurize_bench.py --batch)."""
+    if fp.workers:
+        return fp.workers
+    return max(1, min(8, cpu_cores())) if device.type == "cuda" else 1
+
+
 _WORKER: dict[str, Any] = {}
 
 
@@ -336,6 +347,7 @@ def featurize_many(
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in out_dir.glob(".*.h5.*.tmp"):  # left by a killed run; never a real result
         stale.unlink(missing_ok=True)
+    fp = dataclasses.replace(fp, workers=resolve_workers(fp, backbone.device))
     config = feature_config(fp, backbone)
     summary = FeaturizeSummary()
     timing = Timing()

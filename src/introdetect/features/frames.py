@@ -122,6 +122,8 @@ class DeviceFrames:
     tensors on ``device``, converted there when their planes can be read, else by swscale
     on the CPU (logged once per pixel format)."""
 
+    reads_device_memory = True  # stream_episode then keeps NVDEC frames on the GPU
+
     def __init__(self, device: torch.device) -> None:
         self.device = device
         self.on_device = 0  # frames converted where they were decoded
