@@ -1,7 +1,7 @@
 """Featurize throughput against the pure-decode ceiling of the same file, in one run.
 
     uv run python benchmarks/featurize_bench.py                  # generates a 720p clip
-    uv run python benchmarks/featurize_bench.py --size 1920x1080 --threads 1
+    uv run python benchmarks/featurize_bench.py --size 1920x1080 --threads 1 --skip-loop-filter true
     uv run python benchmarks/featurize_bench.py --input EP.mp4 --window 600
     uv run python benchmarks/featurize_bench.py --batch 16 --workers 8   # many episodes
 
@@ -224,6 +224,10 @@ def batch_throughput(path: Path, fp: FeatureParams, backbone: Backbone, n: int, 
     )
 
 
+def _bool(s: str) -> bool:
+    return s.lower() in ("1", "true", "yes", "on")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--input", help="an episode to measure (default: generate one)")
@@ -233,10 +237,10 @@ def main() -> None:
     ap.add_argument("--frame-size", type=int, default=224, help="features.frame_size")
     ap.add_argument("--weights", default="random", help="features.weights")
     ap.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's)")
-    ap.add_argument("--no-skip-nonref", action="store_true", help="features.skip_nonref=false")
     ap.add_argument(
-        "--no-skip-loop-filter", action="store_true", help="features.skip_loop_filter=false"
+        "--skip-nonref", type=_bool, help="features.skip_nonref (default: the params default)"
     )
+    ap.add_argument("--skip-loop-filter", type=_bool, help="features.skip_loop_filter")
     ap.add_argument("--batch", type=int, default=0, help="episodes for the throughput table")
     ap.add_argument("--workers", type=int, default=1, help="features.workers for --batch")
     ap.add_argument("--gpu-batch-size", type=int, default=256, help="features.batch_size on CUDA")
@@ -260,10 +264,11 @@ def main() -> None:
         frame_size=args.frame_size,
         weights=args.weights,
         device="cpu",
-        skip_nonref=not args.no_skip_nonref,
-        skip_loop_filter=not args.no_skip_loop_filter,
         workers=args.workers,
     )
+    for key in ("skip_nonref", "skip_loop_filter"):
+        if getattr(args, key) is not None:
+            fp = dataclasses.replace(fp, **{key: getattr(args, key)})
     step_audio_features(np.zeros(16000, np.float32), fp.audio_sr, fp.fps, 2, fp.n_mels)  # JIT
     with av.open(str(path)) as c:
         v = c.streams.video[0]

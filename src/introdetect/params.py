@@ -66,7 +66,7 @@ class FeatureParams:
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     batch_size: int = 64
     skip_nonref: bool = True
-    skip_loop_filter: bool = True
+    skip_loop_filter: bool = False
     workers: int = 0  # 0: auto (see introdetect.features.extract.resolve_workers)
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None
