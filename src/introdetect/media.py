@@ -238,7 +238,12 @@ def stream_episode(
         step = 0
         prev: av.VideoFrame | None = None
         last_t = None
-        last_dur = 1.0 / 25
+        # how long the last frame stays on screen: the nominal frame interval where the
+        # stream has one (decoded-frame gaps overstate it when non-reference frames are
+        # skipped, which would add a step), else the smallest gap seen
+        rate = vstream.average_rate or vstream.guessed_rate
+        nominal = 1.0 / float(rate) if rate and 1 <= float(rate) <= 300 else None
+        last_dur = nominal or 1.0 / 25
         n_frames = 0
         bad_run = 0
 
@@ -268,8 +273,8 @@ def stream_episode(
                     if frame.pts is None:
                         continue
                     t = float(frame.pts * frame.time_base) - v0
-                    if last_t is not None and t > last_t:
-                        last_dur = t - last_t
+                    if nominal is None and last_t is not None and t > last_t:
+                        last_dur = min(last_dur, t - last_t) if n_frames > 1 else t - last_t
                     if t >= window_s:
                         video_done = True
                         break
