@@ -101,3 +101,22 @@ TINY_PARAMS = {
     "features": {"weights": "random", "frame_size": 64, "window_s": 120.0, "batch_size": 32},
     "train": {"epochs": 3, "patience": 2},
 }
+
+
+def encode_h264(path: Path, images, options: dict | None = None, rate: int = 25) -> Path:
+    """Encode RGB uint8 ``images`` (an iterable of [H, W, 3]) as H.264 at ``rate`` fps."""
+    images = iter(images)
+    first = next(images)
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=rate)
+        vs.height, vs.width = first.shape[:2]
+        vs.pix_fmt = "yuv420p"
+        vs.options = {"x264-params": "slices=1", **(options or {})}
+        for i, img in enumerate([first, *images]):
+            f = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+            f.pts, f.time_base = i, Fraction(1, rate)
+            for p in vs.encode(f):
+                out.mux(p)
+        for p in vs.encode(None):
+            out.mux(p)
+    return path

@@ -4,7 +4,7 @@ import logging
 import numpy as np
 import pytest
 import torch
-from conftest import make_clip
+from conftest import encode_h264, make_clip
 
 from introdetect.features.audio import step_audio_features
 from introdetect.features.extract import feature_config, featurize_episode, featurize_many
@@ -202,27 +202,13 @@ def test_skip_nonref_keeps_sampling_error_under_a_quarter_step(tmp_path, backbon
 def test_skip_loop_filter_takes_effect_and_changes_little(tmp_path, backbone):
     """Deblocking off: the decoder really skips it (pictures differ), the sampled frames stay
     close, and the setting is part of the feature config (a change recomputes)."""
-    from fractions import Fraction
-
-    import av
-
     from introdetect.media import DecodeResult, stream_episode
 
     path = tmp_path / "blocky.mp4"
     rng = np.random.default_rng(1)
     tex = np.repeat(np.repeat(rng.integers(0, 255, (26, 34, 3), dtype=np.uint8), 4, 0), 4, 1)
-    with av.open(str(path), "w") as o:
-        vs = o.add_stream("libx264", rate=25)
-        vs.width, vs.height, vs.pix_fmt = 128, 96, "yuv420p"
-        vs.options = {"crf": "32", "x264-params": "slices=1"}  # coarse: deblocking works
-        for i in range(50):
-            img = np.ascontiguousarray(np.roll(tex, (i, 2 * i), (0, 1))[:96, :128])
-            f = av.VideoFrame.from_ndarray(img, format="rgb24")
-            f.pts, f.time_base = i, Fraction(1, 25)
-            for p in vs.encode(f):
-                o.mux(p)
-        for p in vs.encode(None):
-            o.mux(p)
+    frames = (np.roll(tex, (i, 2 * i), (0, 1))[:96, :128] for i in range(50))
+    encode_h264(path, frames, {"crf": "32"})  # coarse: deblocking works
     on = dict(stream_episode(path, 2.0, 600, 32, 16000, DecodeResult()))
     off = dict(stream_episode(path, 2.0, 600, 32, 16000, DecodeResult(), skip_loop_filter=True))
     assert on.keys() == off.keys()
