@@ -35,7 +35,7 @@ from introdetect.features.audio import step_audio_features
 from introdetect.features.extract import Timing, featurize_episode, featurize_many
 from introdetect.features.frames import DeviceFrames
 from introdetect.features.visual import Backbone, load_backbone
-from introdetect.media import DecodeResult, open_container, stream_episode
+from introdetect.media import DecodeOptions, EpisodeDecoder, open_container
 from introdetect.params import FeatureParams
 from introdetect.store import read_episode
 
@@ -96,20 +96,19 @@ def pure_decode(path: Path, window: float, cuda: bool) -> None:
 
 def sample_resize(path: Path, fp: FeatureParams, cuda: bool) -> None:
     """Decode + step sampling + resize, as featurize does it, without network or audio."""
-    kw = {"hwaccel": "cuda", "convert": DeviceFrames(torch.device("cuda"))} if cuda else {}
-    res = DecodeResult()
-    for _ in stream_episode(
-        path,
+    kw = {"convert": DeviceFrames(torch.device("cuda"))} if cuda else {}
+    opts = DecodeOptions(
         fp.fps,
         fp.window_s,
         fp.frame_size,
         fp.audio_sr,
-        res,
         skip_nonref=fp.skip_nonref,
         skip_loop_filter=fp.skip_loop_filter,
-        **kw,
-    ):
-        pass
+        hwaccel="cuda" if cuda else None,
+    )
+    with EpisodeDecoder(path, opts, **kw) as dec:
+        for _ in dec.steps():
+            pass
 
 
 def _timed(fn: Callable[[], object]) -> tuple[float, float, float]:

@@ -1,9 +1,12 @@
-"""Stage 'evaluate': Score predictions against test labels."""
+"""Stage 'evaluate': metrics against the test labels.
+
+Paths: this stage's cmd in dvc.yaml.
+"""
 
 import sys
 
-from introdetect.pipeline import run_evaluate
+from introdetect.pipeline.evaluate import run
 from introdetect.runner import run_stage
 
 if __name__ == "__main__":
-    sys.exit(run_stage("evaluate", run_evaluate))
+    sys.exit(run_stage("evaluate", run))

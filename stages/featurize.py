@@ -1,9 +1,12 @@
-"""Stage 'featurize': Decode each episode once; write per-episode HDF5 features."""
+"""Stage 'featurize': decode each episode once into the feature store.
+
+Paths: this stage's cmd in dvc.yaml.
+"""
 
 import sys
 
-from introdetect.pipeline import run_featurize
+from introdetect.pipeline.featurize import run
 from introdetect.runner import run_stage
 
 if __name__ == "__main__":
-    sys.exit(run_stage("featurize", run_featurize))
+    sys.exit(run_stage("featurize", run))

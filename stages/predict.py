@@ -1,9 +1,12 @@
-"""Stage 'predict': Predict intro intervals for the test episodes."""
+"""Stage 'predict': answers for the test episodes.
+
+Paths: this stage's cmd in dvc.yaml.
+"""
 
 import sys
 
-from introdetect.pipeline import run_predict
+from introdetect.pipeline.predict import run
 from introdetect.runner import run_stage
 
 if __name__ == "__main__":
-    sys.exit(run_stage("predict", run_predict))
+    sys.exit(run_stage("predict", run))

@@ -1,9 +1,12 @@
-"""Stage 'prepare': Find episodes, clean labels, write data/index/."""
+"""Stage 'prepare': index episodes and clean labels.
+
+Paths: this stage's cmd in dvc.yaml.
+"""
 
 import sys
 
-from introdetect.pipeline import run_prepare
+from introdetect.pipeline.prepare import run
 from introdetect.runner import run_stage
 
 if __name__ == "__main__":
-    sys.exit(run_stage("prepare", run_prepare))
+    sys.exit(run_stage("prepare", run))

@@ -1,9 +1,12 @@
-"""Stage 'repetition': cross-episode repetition channels from cached features."""
+"""Stage 'repetition': cross-episode repetition channels.
+
+Paths: this stage's cmd in dvc.yaml.
+"""
 
 import sys
 
-from introdetect.pipeline import run_repetition
+from introdetect.pipeline.repetition import run
 from introdetect.runner import run_stage
 
 if __name__ == "__main__":
-    sys.exit(run_stage("repetition", run_repetition))
+    sys.exit(run_stage("repetition", run))

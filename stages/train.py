@@ -1,9 +1,12 @@
-"""Stage 'train': Train the BiLSTM and its heads on cached features."""
+"""Stage 'train': the BiLSTM on cached features.
+
+Paths: this stage's cmd in dvc.yaml.
+"""
 
 import sys
 
-from introdetect.pipeline import run_train
+from introdetect.pipeline.train import run
 from introdetect.runner import run_stage
 
 if __name__ == "__main__":
-    sys.exit(run_stage("train", run_train))
+    sys.exit(run_stage("train", run))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from fractions import Fraction
 from pathlib import Path
@@ -12,6 +13,25 @@ import pytest
 
 os.environ.setdefault("DVCLIVE_TEST", "true")
 os.environ.setdefault("INTRODETECT_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def _fail_on_logged_errors(request, caplog):
+    """A test that logged an ERROR fails, unless it is marked ``logs_errors`` (it makes bad
+    input on purpose): an error nobody expected is a bug even when the test passes."""
+    yield
+    if request.node.get_closest_marker("logs_errors"):
+        return
+    errors = [
+        r
+        for when in ("setup", "call")
+        for r in caplog.get_records(when)
+        if r.levelno >= logging.ERROR
+    ]
+    if errors:
+        pytest.fail(
+            "unexpected ERROR log: " + " | ".join(r.getMessage() for r in errors), pytrace=False
+        )
 
 
 def make_clip(
@@ -120,3 +140,21 @@ def encode_h264(path: Path, images, options: dict | None = None, rate: int = 25)
         for p in vs.encode(None):
             out.mux(p)
     return path
+
+
+def decode(path, fps=2.0, window=600.0, size=32, sr=16000, convert=None, **options):
+    """Decode a whole test clip: ``(steps as [(step, frame)], stats)``; ``stats.audio`` holds
+    the mono audio (None when the file has no audio stream)."""
+    from introdetect.media import DecodeOptions, EpisodeDecoder
+
+    chunks: list[np.ndarray] = []
+    extra = {"convert": convert} if convert is not None else {}
+    opts = DecodeOptions(fps, window, size, sr, **options)
+    with EpisodeDecoder(path, opts, audio_sink=chunks.append, **extra) as dec:
+        steps = list(dec.steps())
+        has_audio = dec.audio is not None
+    stats = dec.stats
+    stats.audio = (
+        (np.concatenate(chunks) if chunks else np.zeros(0, np.float32)) if has_audio else None
+    )
+    return steps, stats

@@ -34,6 +34,7 @@ def season(tmp_path_factory):
     return d
 
 
+@pytest.mark.logs_errors
 def test_featurize_records_failures_and_keeps_the_rest(season, tmp_path):
     videos = sorted(find_videos(season, (".mp4", ".mkv")).items())
     bb = load_backbone("random", "cpu", "fp32")

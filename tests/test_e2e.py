@@ -121,7 +121,7 @@ def test_detect_cli_on_new_episodes(project: Path, tmp_path: Path):
     out = _run(args, project)
     assert "results:" in out
     preds = json.loads((tmp_path / "out/predictions.json").read_text())
-    conf = json.loads((tmp_path / "out/confidence.json").read_text())
+    conf = json.loads((tmp_path / "out/presence.json").read_text())
     assert len(preds) == 5 and set(conf) == set(preds)
     for eid, iv in preds.items():
         edl = season / f"{eid}.edl"
@@ -155,6 +155,55 @@ def test_detect_cli_on_new_episodes(project: Path, tmp_path: Path):
     )
     assert "results:" in unsup
     assert len(json.loads((tmp_path / "unsup/predictions.json").read_text())) == 5
+
+
+def _detect(project: Path, out: Path, *extra: str) -> dict:
+    exe = str(Path(sys.executable).parent / "introdetect")
+    args = [exe, "detect", "data/demo/test", "--model", "models/best.pt", "--out", str(out)]
+    _run(args + ["--no-report", *extra], project)
+    return json.loads((out / "predictions.json").read_text())
+
+
+def test_detect_gives_exactly_the_predict_stage_answers(project: Path, tmp_path: Path):
+    """One path: `introdetect detect` on the test folder (its own feature cache) and the
+    predict stage give the same answers, and a predict.threshold change reaches both."""
+    stage = json.loads((project / "predictions/test_predictions.json").read_text())
+    assert _detect(project, tmp_path / "a") == stage
+    assert json.loads((tmp_path / "a/presence.json").read_text()) == json.loads(
+        (project / "predictions/test_presence.json").read_text()
+    )
+    original = (project / "params.yaml").read_text()
+    params = yaml.safe_load(original)
+    params["predict"]["threshold"] = 0.97
+    try:
+        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        out = _run([sys.executable, "-m", "dvc", "repro"], project)
+        assert "Running stage 'predict'" in out and "Running stage 'train'" not in out
+        stage_high = json.loads((project / "predictions/test_predictions.json").read_text())
+        side_high = json.loads((project / "predictions/test_presence.json").read_text())
+        cache = ["--cache", str(tmp_path / "a/features")]
+        assert _detect(project, tmp_path / "b", *cache) == stage_high
+        assert json.loads((tmp_path / "b/presence.json").read_text()) == side_high
+    finally:
+        (project / "params.yaml").write_text(original)
+    _run([sys.executable, "-m", "dvc", "repro"], project)
+    # the same change given on the command line instead of in params.yaml
+    cli = _detect(
+        project, tmp_path / "c", "--cache", str(tmp_path / "a/features"), "--threshold", "0.97"
+    )
+    assert cli == stage_high
+
+
+def test_editing_a_stage_module_reruns_only_that_stage(project: Path):
+    module = project / "src/introdetect/pipeline/evaluate.py"
+    original = module.read_text()
+    try:
+        module.write_text(original + "\n# an edit\n")
+        status = _run([sys.executable, "-m", "dvc", "status"], project)
+    finally:
+        module.write_text(original)
+    changed = {line[:-1] for line in status.splitlines() if line and not line[0].isspace()}
+    assert changed == {"evaluate"}, status
 
 
 def test_repetition_switch_reuses_features(project: Path):

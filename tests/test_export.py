@@ -62,8 +62,7 @@ def test_export_all_formats(tmp_path):
         },
     ]
     export_all(rows, tmp_path / "out", ("json", "edl", "chapters", "jellyfin", "csv"))
-    preds = json.loads((tmp_path / "out/predictions.json").read_text())
-    assert preds == {"ep1": [0.5, 1.5], "ep2": None}
+    assert not (tmp_path / "out/predictions.json").exists()  # inference.write_detections'
     assert EDL_LINE.match((tmp_path / "v/ep1.edl").read_text().strip())
     assert not (tmp_path / "v/ep2.edl").exists()
     jf = json.loads((tmp_path / "out/jellyfin_intros.json").read_text())
@@ -115,3 +114,21 @@ def test_report_renders_in_headless_chromium(tmp_path):
 
     img = np.asarray(Image.open(shot).convert("L"))
     assert img.std() > 10  # something was drawn, not a blank page
+
+
+def test_one_writer_for_predictions_and_sidecar(tmp_path):
+    """Model answers, model-free answers and unreadable episodes through one writer."""
+    import numpy as np
+
+    from introdetect.inference import Detection, write_detections
+
+    dets = [
+        Detection("a", (1.0, 9.5), 0.97, 0.8, "steps", np.zeros(4), 2.0),
+        Detection("b", None, 0.1, 0.0, "absent", np.zeros(4), 2.0),
+        Detection.missing("c", "c.h5: no feature file"),
+    ]
+    write_detections(dets, tmp_path / "p.json", tmp_path / "side.json")
+    assert json.loads((tmp_path / "p.json").read_text()) == {"a": [1.0, 9.5], "b": None, "c": None}
+    side = json.loads((tmp_path / "side.json").read_text())
+    assert side["a"] == {"presence": 0.97, "confidence": 0.8, "source": "steps"}
+    assert side["c"]["presence"] is None and side["c"]["source"].startswith("no_features")

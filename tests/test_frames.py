@@ -10,11 +10,12 @@ import av
 import numpy as np
 import pytest
 import torch
+from conftest import decode
 from test_media_edge import _rotate_mp4
 
 from introdetect.features.frames import DeviceFrames, frame_to_tensor
 from introdetect.features.visual import load_backbone
-from introdetect.media import DecodeResult, frame_to_rgb, stream_episode
+from introdetect.media import frame_to_rgb
 
 
 def _picture(h: int = 180, w: int = 320) -> np.ndarray:
@@ -59,7 +60,7 @@ def test_bt709_frames_use_the_bt709_matrix():
 
 
 def test_device_frames_follow_the_cpu_path_through_the_network(tmp_path):
-    """stream_episode with the device converter: tensors, rotation applied, and embeddings
+    """EpisodeDecoder with the device converter: tensors, rotation applied, and embeddings
     that agree with the swscale path's."""
     src = tmp_path / "src.mp4"
     with av.open(str(src), "w") as o:
@@ -79,8 +80,8 @@ def test_device_frames_follow_the_cpu_path_through_the_network(tmp_path):
     backbone = load_backbone("random", "cpu", "fp32")
     for clip in (src, rotated):
         conv = DeviceFrames(torch.device("cpu"))
-        dev = dict(stream_episode(clip, 2.0, 600, 96, 16000, DecodeResult(), convert=conv))
-        host = dict(stream_episode(clip, 2.0, 600, 96, 16000, DecodeResult()))
+        dev = dict(decode(clip, size=96, convert=conv)[0])
+        host = dict(decode(clip, size=96)[0])
         assert dev.keys() == host.keys() and conv.on_device == len(dev) and conv.via_host == 0
         assert all(isinstance(t, torch.Tensor) for t in dev.values())
         for i in dev:

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +17,8 @@ from conftest import make_clip
 from introdetect.features.extract import featurize_many
 from introdetect.features.visual import load_backbone
 from introdetect.params import FeatureParams, params_from_dict
-from introdetect.pipeline import StageError, run_featurize, run_prepare
+from introdetect.pipeline import featurize, prepare
+from introdetect.pipeline.featurize import FeaturizeError
 from introdetect.runner import run_stage
 from introdetect.store import read_episode
 from introdetect.training import load_checkpoint
@@ -82,7 +84,7 @@ rng = np.random.default_rng(0)
 eps = [Episode(f"e{i}", "abc"[i % 3], rng.standard_normal((400, 16)).astype(np.float32), 2.0,
                10.0, 18.0, {}) for i in range(12)]
 fit(eps, ModelParams(hidden=64), TrainParams(epochs=10000, patience=10000, lr=1e-4),
-    sys.argv[1], {"use_mels": True})
+    sys.argv[1], {"use_mels": True, "feature_identity": {}})
 """
 
 
@@ -134,22 +136,24 @@ def small_project(tmp_path, monkeypatch):
 
 def test_prepare_reports_mismatches_and_labels_beyond_duration(small_project):
     root, raw = small_project
-    report = run_prepare(params_from_dict(raw))
+    report = prepare.run(params_from_dict(raw), Path("data/index"))
     tr = report["train"]
     assert tr["labels_without_video"] == ["ghost"] and tr["n_labels_without_video"] == 1
     assert any(p["episode_id"] == "b" and "beyond" in p["problem"] for p in tr["problems"])
     assert report["test"]["n_videos_without_label"] == 1
 
 
+@pytest.mark.logs_errors
 def test_featurize_stage_fails_below_min_ok_fraction(small_project):
     root, raw = small_project
-    run_prepare(params_from_dict(raw))
-    with pytest.raises(StageError, match=r"only 3/4 episodes succeeded"):
-        run_featurize(params_from_dict(raw))
+    prepare.run(params_from_dict(raw), Path("data/index"))
+    with pytest.raises(FeaturizeError, match=r"only 3/4 episodes succeeded"):
+        featurize.run(params_from_dict(raw), Path("data/index"), Path("data/features"))
     errors = json.loads((root / "data/features/train/errors.json").read_text())
     assert "broken.mp4" in errors["broken"]["error"]
     raw["features"]["min_ok_fraction"] = 0.7
-    run_featurize(params_from_dict(raw))  # the good episodes were kept: nothing redone
+    # the good episodes were kept: nothing redone
+    featurize.run(params_from_dict(raw), Path("data/index"), Path("data/features"))
     assert len(list((root / "data/features/train").glob("*.h5"))) == 2
 
 

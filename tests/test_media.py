@@ -2,15 +2,10 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from conftest import decode as _decode
 from conftest import make_clip
 
-from introdetect.media import DecodeResult, MediaError, probe, stream_episode
-
-
-def _decode(path, fps=2.0, window=600.0, size=32, sr=16000):
-    res = DecodeResult()
-    steps = list(stream_episode(path, fps, window, size, sr, res))
-    return steps, res
+from introdetect.media import MediaError, probe
 
 
 def test_probe(clip):

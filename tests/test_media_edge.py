@@ -7,15 +7,14 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from conftest import make_clip
+from conftest import decode, make_clip
 
-from introdetect.media import DecodeResult, MediaError, stream_episode
+from introdetect.media import MediaError
 
 
-def _decode(path, fps=2.0, window=600.0, size=32, sr=16000):
-    res = DecodeResult()
-    steps = dict(stream_episode(path, fps, window, size, sr, res))
-    return steps, res
+def _decode(path, fps=2.0, window=600.0, size=32, sr=16000, **kw):
+    steps, res = decode(path, fps, window, size, sr, **kw)
+    return dict(steps), res
 
 
 def _gray_matches_time(steps, fps=2.0, tol=3):
@@ -201,9 +200,8 @@ def test_hardware_decoding_falls_back_to_cpu(tmp_path, caplog):
     clip = make_clip(tmp_path / "c.mp4", seconds=2.0)
     media._HW_WARNED.clear()
     with caplog.at_level(logging.WARNING):
-        res_hw, res = DecodeResult(), DecodeResult()
-        hw = dict(stream_episode(clip, 2.0, 600, 32, 16000, res_hw, hwaccel="cuda"))
-    plain = dict(stream_episode(clip, 2.0, 600, 32, 16000, res))
+        hw, _ = _decode(clip, hwaccel="cuda")
+    plain, _ = _decode(clip)
     assert hw.keys() == plain.keys()
     import torch
 
@@ -262,6 +260,5 @@ def test_nvdec_frames_stay_on_the_gpu(tmp_path):
             ref = frame_to_rgb(f, 64)  # reformat downloads the surface
             assert np.abs(on_gpu.cpu().numpy().astype(int) - ref).mean() < 3.0
     assert conv.on_device == 10 and conv.via_host == 0
-    res = DecodeResult()
-    steps = dict(stream_episode(clip, 2.0, 600, 64, 16000, res, hwaccel="cuda", convert=conv))
+    steps, _ = _decode(clip, size=64, hwaccel="cuda", convert=conv)
     assert len(steps) == 4 and all(t.is_cuda for t in steps.values())

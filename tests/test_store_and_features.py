@@ -4,7 +4,7 @@ import logging
 import numpy as np
 import pytest
 import torch
-from conftest import encode_h264, make_clip
+from conftest import decode, encode_h264, make_clip
 
 from introdetect.features.audio import step_audio_features
 from introdetect.features.extract import feature_config, featurize_episode, featurize_many
@@ -133,6 +133,7 @@ def test_featurize_episode_writes_provenance(tmp_path, clip, backbone):
     assert np.allclose(feats.visual.astype(np.float32), back.visual.astype(np.float32))
 
 
+@pytest.mark.logs_errors
 def test_featurize_many_skips_current_and_records_failures(tmp_path, backbone):
     good = make_clip(tmp_path / "v" / "a.mp4")
     other = make_clip(tmp_path / "v" / "b.mp4", seconds=2.0)
@@ -202,15 +203,13 @@ def test_skip_nonref_keeps_sampling_error_under_a_quarter_step(tmp_path, backbon
 def test_skip_loop_filter_takes_effect_and_changes_little(tmp_path, backbone):
     """Deblocking off: the decoder really skips it (pictures differ), the sampled frames stay
     close, and the setting is part of the feature config (a change recomputes)."""
-    from introdetect.media import DecodeResult, stream_episode
-
     path = tmp_path / "blocky.mp4"
     rng = np.random.default_rng(1)
     tex = np.repeat(np.repeat(rng.integers(0, 255, (26, 34, 3), dtype=np.uint8), 4, 0), 4, 1)
     frames = (np.roll(tex, (i, 2 * i), (0, 1))[:96, :128] for i in range(50))
     encode_h264(path, frames, {"crf": "32"})  # coarse: deblocking works
-    on = dict(stream_episode(path, 2.0, 600, 32, 16000, DecodeResult()))
-    off = dict(stream_episode(path, 2.0, 600, 32, 16000, DecodeResult(), skip_loop_filter=True))
+    on = dict(decode(path)[0])
+    off = dict(decode(path, skip_loop_filter=True)[0])
     assert on.keys() == off.keys()
     diffs = [np.abs(on[i].astype(int) - off[i]).mean() for i in on]
     assert max(diffs) > 0.05  # the option reached the decoder
@@ -223,6 +222,7 @@ def test_skip_loop_filter_takes_effect_and_changes_little(tmp_path, backbone):
     assert not is_current(tmp_path / "b.h5", config, source_fingerprint(path))
 
 
+@pytest.mark.logs_errors
 def test_parallel_workers_give_the_same_files(tmp_path, backbone):
     eps = [(f"e{i}", make_clip(tmp_path / "v" / f"e{i}.mp4", seconds=2.0 + i)) for i in range(3)]
     bad = tmp_path / "v" / "bad.mp4"

@@ -2,6 +2,9 @@
 
 introdetect synth [--params params.yaml] [--out DIR]
 introdetect detect EP1.mp4 SEASON_DIR/ --model models/best.pt [--out DIR] [--cache DIR]
+introdetect detect SEASON_DIR/ --unsupervised
+introdetect doctor SEASON_DIR/
+introdetect metrics [metrics/eval.json]
 """
 
 from __future__ import annotations
@@ -26,16 +29,22 @@ def _cmd_synth(args: argparse.Namespace) -> None:
 
 
 def _cmd_detect(args: argparse.Namespace) -> None:
-    from introdetect.detect import DetectOptions, run_detect
+    from introdetect.detect import DetectOptions, UsageError, run_detect
     from introdetect.export import FORMATS
 
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
     bad = [f for f in formats if f not in FORMATS]
     if bad:
-        raise ValueError(f"--format: unknown {', '.join(bad)} (choose from {', '.join(FORMATS)})")
+        raise UsageError(f"--format: unknown {', '.join(bad)} (choose from {', '.join(FORMATS)})")
+    overrides = {
+        key: getattr(args, key)
+        for key in ("threshold", "presence_threshold", "min_len_s", "max_len_s")
+        if getattr(args, key) is not None
+    }
     opts = DetectOptions(
         paths=args.paths,
-        model=None if args.unsupervised and not args.model else args.model,
+        model=args.model,
+        params=args.params,
         out=args.out,
         cache=args.cache,
         device=args.device,
@@ -44,6 +53,7 @@ def _cmd_detect(args: argparse.Namespace) -> None:
         unsupervised=args.unsupervised,
         report=not args.no_report,
         labels=args.labels,
+        predict=overrides,
     )
     rows = run_detect(opts)
     print(f"{'episode':<32} {'start':>8} {'end':>8} {'conf':>6}")
@@ -58,9 +68,10 @@ def _cmd_detect(args: argparse.Namespace) -> None:
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from introdetect.detect import collect_videos
     from introdetect.doctor import diagnose
-    from introdetect.params import DataParams
+    from introdetect.params import Params, load_params
 
-    results = diagnose(collect_videos(args.paths, DataParams().video_extensions))
+    p = load_params(args.params) if Path(args.params).exists() else Params()
+    results = diagnose(collect_videos(args.paths, p.data.video_extensions))
     bad = [d for d in results if not d.ok]
     for d in results:
         print(f"{'OK  ' if d.ok else 'FAIL'} {d.episode_id:<32} {d.detail}")
@@ -99,21 +110,8 @@ def _cmd_metrics(args: argparse.Namespace) -> None:
                 print(f"| {who} | {split} | " + " | ".join(vals) + " |")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (every option has help text)."""
-    ap = argparse.ArgumentParser(
-        prog="introdetect",
-        description="Find the short intro near the start of TV-series episodes.",
-    )
-    ap.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
-    sub = ap.add_subparsers(dest="command", required=True)
-
-    s = sub.add_parser("synth", help="generate the built-in demo dataset")
-    s.add_argument("--params", default="params.yaml", help="params file with a 'synth' section")
-    s.add_argument("--out", default=None, help="output folder (default: synth.out_dir)")
-    s.add_argument("--workers", type=int, default=2, help="parallel encoder processes")
-    s.set_defaults(func=_cmd_synth)
-
+def _add_detect_parser(sub: argparse._SubParsersAction) -> None:
+    """``introdetect detect`` and its options."""
     d = sub.add_parser("detect", help="find intros in video files or folders with a trained model")
     d.add_argument(
         "paths",
@@ -122,8 +120,27 @@ def build_parser() -> argparse.ArgumentParser:
         "the videos of one folder are treated as one season",
     )
     d.add_argument(
-        "--model", default=None, help="checkpoint from the train stage (default models/best.pt)"
+        "--model",
+        default=None,
+        help="checkpoint from the train stage (e.g. models/best.pt); without it, "
+        "--unsupervised is required",
     )
+    d.add_argument(
+        "--params",
+        default="params.yaml",
+        help="params file for predict.*, data.video_extensions and how to run features "
+        "(device, workers, ...); used when it exists (default params.yaml). The feature "
+        "identity (fps, window, frame size, weights, audio) always comes from the model",
+    )
+    for flag, key, what in (
+        ("--threshold", "threshold", "step probability threshold"),
+        ("--presence-threshold", "presence_threshold", "presence probability threshold"),
+        ("--min-len", "min_len_s", "shortest intro in seconds"),
+        ("--max-len", "max_len_s", "longest intro in seconds"),
+    ):
+        d.add_argument(
+            flag, dest=key, type=float, default=None, help=f"override predict.{key}: {what}"
+        )
     d.add_argument(
         "--out",
         default="detect_out",
@@ -134,11 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="feature cache folder, reused across runs (default: OUT/features)",
     )
-    d.add_argument("--device", default="auto", help="auto | cpu | cuda for the backbone")
+    d.add_argument(
+        "--device", default=None, help="auto | cpu | cuda for the backbone (default: params)"
+    )
     d.add_argument(
         "--format",
         default="json,csv",
-        help="comma-separated: json (predictions.json + confidence.json), csv, "
+        help="comma-separated: json (predictions.json + presence.json), csv, "
         "edl (Kodi <video>.edl next to each video), chapters (ffmetadata per episode,"
         " chapter 'Opening'), jellyfin (Intro Skipper IntroStart/IntroEnd)",
     )
@@ -157,10 +176,29 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--no-report", action="store_true", help="skip the PNG/HTML report")
     d.set_defaults(func=_cmd_detect)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (every option has help text)."""
+    ap = argparse.ArgumentParser(
+        prog="introdetect",
+        description="Find the short intro near the start of TV-series episodes.",
+    )
+    ap.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("synth", help="generate the built-in demo dataset")
+    s.add_argument("--params", default="params.yaml", help="params file with a 'synth' section")
+    s.add_argument("--out", default=None, help="output folder (default: synth.out_dir)")
+    s.add_argument("--workers", type=int, default=2, help="parallel encoder processes")
+    s.set_defaults(func=_cmd_synth)
+
+    _add_detect_parser(sub)
+
     c = sub.add_parser(
         "doctor", help="list the files in folders that will fail to featurize, and why"
     )
     c.add_argument("paths", nargs="+", help="video files and/or folders (searched recursively)")
+    c.add_argument("--params", default="params.yaml", help="params file for data.video_extensions")
     c.set_defaults(func=_cmd_doctor)
 
     m = sub.add_parser("metrics", help="print metrics/eval.json as a table (model vs baseline)")

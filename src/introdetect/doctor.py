@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from introdetect.media import DecodeResult, MediaError, probe, stream_episode
+from introdetect.media import DecodeOptions, MediaError, decode_episode, probe
 
 
 @dataclass
@@ -29,8 +29,8 @@ def check_video(eid: str, path: Path, seconds: float = 3.0) -> Diagnosis:
     """Open ``path`` and decode its first ``seconds``; never raises for bad media."""
     try:
         info = probe(path)
-        res = DecodeResult()
-        n = sum(1 for _ in stream_episode(path, 2.0, seconds, 32, 16000, res))
+        frames, _, res = decode_episode(path, DecodeOptions(2.0, seconds, 32))
+        n = len(frames)
     except MediaError as e:
         return Diagnosis(eid, str(path), False, str(e))
     notes = [f"{info.video_codec} {info.width}x{info.height}"]

@@ -1,34 +1,11 @@
-"""Writing results: predictions JSON (+ presence sidecar) and small JSON/CSV helpers."""
+"""Exports for players and servers: CSV, Kodi EDL, FFmpeg chapters, Jellyfin Intro Skipper."""
 
 from __future__ import annotations
 
-import csv
-import json
-import os
 from pathlib import Path
 from typing import Any
 
-
-def write_json(obj: Any, path: str | Path) -> None:
-    """Pretty JSON, written atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def write_csv(rows: list[dict[str, Any]], path: str | Path) -> None:
-    """Rows of dicts to CSV (columns from the first row)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as f:
-        if not rows:
-            return
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-
+from introdetect.fileio import write_csv, write_json
 
 # Kodi EDL actions: 0 cut, 1 mute, 2 scene marker, 3 commercial break (skipped automatically).
 EDL_ACTIONS = {"cut": 0, "mute": 1, "scene": 2, "commbreak": 3}
@@ -85,27 +62,12 @@ def export_all(
     edl_action: str = "commbreak",
 ) -> list[Path]:
     """Write the requested formats for ``results`` rows (episode_id, video, interval,
-    confidence, presence, duration_s). EDL files go next to each video."""
+    confidence, presence, duration_s), except ``json``, which
+    :func:`introdetect.inference.write_detections` writes. EDL files go next to each
+    video."""
     out_dir = Path(out_dir)
     written: list[Path] = []
     by_id = {r["episode_id"]: r for r in results}
-    if "json" in formats:
-        write_json(
-            {k: (list(r["interval"]) if r["interval"] else None) for k, r in by_id.items()},
-            out_dir / "predictions.json",
-        )
-        write_json(
-            {
-                k: {
-                    "confidence": r["confidence"],
-                    "presence": r["presence"],
-                    "source": r.get("source", ""),
-                }
-                for k, r in by_id.items()
-            },
-            out_dir / "confidence.json",
-        )
-        written += [out_dir / "predictions.json", out_dir / "confidence.json"]
     if "csv" in formats:
         write_csv(
             [
@@ -116,6 +78,7 @@ def export_all(
                     "end_s": r["interval"][1] if r["interval"] else "",
                     "confidence": r["confidence"],
                     "presence": r["presence"],
+                    "source": r.get("source", ""),
                 }
                 for k, r in by_id.items()
             ],

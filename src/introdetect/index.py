@@ -9,7 +9,6 @@ video/label mismatch, so nothing broken is used silently.
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import re
 from collections import Counter
@@ -17,6 +16,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from introdetect.errors import IntrodetectError
+from introdetect.fileio import write_csv, write_json
 from introdetect.labels import (
     CleanLabel,
     LabelError,
@@ -32,7 +33,7 @@ from introdetect.params import DataParams
 log = logging.getLogger(__name__)
 
 
-class DatasetError(ValueError):
+class DatasetError(IntrodetectError):
     """The episode folders or label files cannot make a dataset."""
 
 
@@ -193,13 +194,11 @@ def build_index(dp: DataParams) -> tuple[list[IndexRow], list[IndexRow], dict[st
 
 def write_index(rows: list[IndexRow], path: str | Path) -> None:
     """Write one split's index CSV."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=[x.name for x in fields(IndexRow)])
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: ("" if v is None else v) for k, v in asdict(r).items()})
+    write_csv(
+        [{k: ("" if v is None else v) for k, v in asdict(r).items()} for r in rows],
+        path,
+        columns=[x.name for x in fields(IndexRow)],
+    )
 
 
 def read_index(path: str | Path) -> list[IndexRow]:
@@ -231,4 +230,4 @@ def read_index(path: str | Path) -> list[IndexRow]:
 
 def write_report(report: dict[str, Any], path: str | Path) -> None:
     """Write the prepare report JSON."""
-    Path(path).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_json(report, path)

@@ -1,21 +1,27 @@
-"""Run a trained checkpoint over feature sequences and turn its outputs into intervals.
+"""The one path from cached features to answers, and the one writer of answers.
 
-Shared by the predict stage and ``introdetect detect`` so that evaluation and inference use
-exactly the same post-processing.
+:func:`predict_episodes` (a trained checkpoint) and :func:`unsupervised_episodes` (the
+model-free repetition detector) turn feature files into :class:`Detection` rows;
+:func:`write_detections` writes them. The predict stage and ``introdetect detect`` both
+call these, with ``predict.*`` from params.yaml, so the same model gives the same answers
+through either.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from introdetect.data import Episode, pad_sequences
+from introdetect.data import Episode, load_episodes, pad_sequences
+from introdetect.fileio import write_json
 from introdetect.model import IntroDetector
-from introdetect.params import PredictParams
+from introdetect.params import PredictParams, RepetitionParams
 from introdetect.postprocess import extract_best_interval, smooth_predictions
+from introdetect.repetition import unsupervised_answer
 
 
 @dataclass
@@ -24,11 +30,18 @@ class Detection:
 
     episode_id: str
     interval: tuple[float, float] | None
-    presence: float  # presence-head probability
+    presence: float | None  # presence-head probability (share of others: model-free)
     confidence: float  # presence x mean step probability inside the interval (0 when null)
-    source: str  # "steps" | "regression" | "absent"
-    probs: np.ndarray  # smoothed per-step intro probability [T]
+    # "steps" | "regression" | "absent" | "no_step_evidence" (model); "repetition"
+    # (model-free); "no_features: <why>" (the episode could not be read)
+    source: str
+    probs: np.ndarray  # smoothed per-step intro probability (model-free: share) [T]
     fps: float
+
+    @classmethod
+    def missing(cls, episode_id: str, why: str) -> Detection:
+        """No answer because the episode's features cannot be read."""
+        return cls(episode_id, None, None, 0.0, f"no_features: {why}", np.zeros(0), 0.0)
 
 
 @torch.no_grad()
@@ -74,15 +87,63 @@ def _decide(
     return Detection(e.episode_id, interval, presence, presence * score, source, probs, e.fps)
 
 
-def detections_to_json(dets: list[Detection]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``{id: [start, end] | null}`` and the sidecar ``{id: {presence, confidence, source}}``."""
-    preds = {d.episode_id: list(d.interval) if d.interval else None for d in dets}
-    side = {
-        d.episode_id: {
-            "presence": round(d.presence, 4),
-            "confidence": round(d.confidence, 4),
-            "source": d.source,
-        }
-        for d in dets
-    }
-    return preds, side
+def predict_episodes(
+    model: IntroDetector,
+    meta: dict[str, Any],
+    episode_ids: list[str],
+    feature_dir: str | Path,
+    rep_dir: str | Path | None,
+    pp: PredictParams,
+) -> list[Detection]:
+    """The model's answer for each of ``episode_ids`` (in that order) from the feature files
+    in ``feature_dir`` (and repetition channels in ``rep_dir`` when the model uses them);
+    episodes whose features are missing get a ``no_features`` detection."""
+    items = [(eid, "", None, None) for eid in episode_ids]
+    use_rep = bool(meta.get("repetition"))
+    if use_rep and rep_dir is None:
+        raise ValueError("this model reads repetition channels: give rep_dir")
+    episodes, missing = load_episodes(
+        items, feature_dir, meta["use_mels"], meta["provenance"], rep_dir if use_rep else None
+    )
+    found = {d.episode_id: d for d in detect(model, episodes, pp)}
+    return [found.get(eid) or Detection.missing(eid, missing[eid]) for eid in episode_ids]
+
+
+def unsupervised_episodes(
+    episode_ids: list[str],
+    rep_dir: str | Path,
+    fps: float,
+    pp: PredictParams,
+    rp: RepetitionParams,
+) -> list[Detection]:
+    """The model-free answer for each episode from its repetition channels in ``rep_dir``."""
+    out = []
+    for eid in episode_ids:
+        path = Path(rep_dir) / f"{eid}.npy"
+        if not path.exists():
+            out.append(Detection.missing(eid, f"{path}: no repetition features"))
+            continue
+        rep = np.load(path)
+        iv, share = unsupervised_answer(rep, fps, pp, rp)
+        out.append(Detection(eid, iv, share, share, "repetition", rep[:, 3], fps))
+    return out
+
+
+def write_detections(
+    dets: list[Detection], predictions: str | Path, sidecar: str | Path | None = None
+) -> None:
+    """``predictions``: ``{id: [start, end] | null}``; ``sidecar``: ``{id: {presence,
+    confidence, source}}`` (presence null when the episode could not be read)."""
+    write_json({d.episode_id: list(d.interval) if d.interval else None for d in dets}, predictions)
+    if sidecar is not None:
+        write_json(
+            {
+                d.episode_id: {
+                    "presence": None if d.presence is None else round(d.presence, 4),
+                    "confidence": round(d.confidence, 4),
+                    "source": d.source,
+                }
+                for d in dets
+            },
+            sidecar,
+        )

@@ -22,12 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from introdetect.errors import IntrodetectError
+
 log = logging.getLogger(__name__)
 
 Policy = Literal["repair", "swap", "drop"]
 
 
-class LabelError(ValueError):
+class LabelError(IntrodetectError):
     """A label file or a time string cannot be read."""
 
 

@@ -1,10 +1,12 @@
 """PyAV media access: open, probe, and one streaming pass over video + audio.
 
-One pass over the container demuxes the video and the default audio stream together, so
-each episode is decoded once. Video frames are sampled on the step grid (step ``i`` covers
-``[i/fps, (i+1)/fps)``; its sample is the frame on screen at the step's centre), rotated as
-a player shows them, and resized inside PyAV (only sampled frames are converted). Audio is
-resampled to mono float32 at a fixed rate. All times are seconds from the stream start.
+:class:`EpisodeDecoder` demuxes the video and the default audio stream together, so each
+episode is decoded once. Video frames are sampled on the step grid by :class:`StepSampler`
+(step ``i`` covers ``[i/fps, (i+1)/fps)``; its sample is the frame on screen at the step's
+centre; :func:`sample_steps` is the same rule as a pure function), rotated as a player
+shows them, and resized inside PyAV (only sampled frames are converted). Audio goes
+through :class:`AudioPump` (mono float32 at a fixed rate). All times are seconds from the
+stream start.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from typing import Any
 import av
 import numpy as np
 
+from introdetect.errors import IntrodetectError
+
 log = logging.getLogger(__name__)
 
 
-class MediaError(RuntimeError):
+class MediaError(IntrodetectError):
     """A media file cannot be opened or decoded; the message names the file and cause."""
 
 
@@ -122,13 +126,45 @@ def probe(path: str | Path) -> ProbeInfo:
         )
 
 
+def frame_to_rgb(frame: av.VideoFrame, size: int) -> np.ndarray:
+    """Resize inside PyAV (swscale) and apply the display rotation: [size, size, 3] uint8."""
+    return _rotate_as_displayed(frame.reformat(width=size, height=size, format="rgb24"), frame)
+
+
+def _rotate_as_displayed(small: av.VideoFrame, frame: av.VideoFrame) -> np.ndarray:
+    """``small`` as an RGB array, turned the way a player shows ``frame`` (PyAV reports
+    the counter-clockwise display rotation)."""
+    rgb = small.to_ndarray()
+    rot = int(getattr(frame, "rotation", 0) or 0) % 360
+    return np.ascontiguousarray(np.rot90(rgb, k=rot // 90)) if rot else rgb
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """How to decode one episode onto the step grid."""
+
+    fps: float  # steps per second
+    window_s: float  # decode this many seconds from the start
+    frame_size: int  # sampled frames are resized to frame_size x frame_size
+    audio_sr: int = 16000  # audio is resampled to mono float32 at this rate
+    # decoder drops frames no other frame refers to (B-frames): less decoding, at the price
+    # of a sampled frame up to a few frame intervals older
+    skip_nonref: bool = False
+    # no in-loop deblocking (H.264/HEVC software decoding): ~6-10 % less decoding for
+    # slightly blockier pictures
+    skip_loop_filter: bool = False
+    hwaccel: str | None = None  # "cuda": NVDEC (CPU fallback when it cannot)
+    hw_device: int = 0
+    decode_threads: int = 0  # 0: FFmpeg's choice (one per core)
+    max_corrupt: int = 20  # give up after this many undecodable packets in a row
+
+
 @dataclass
-class DecodeResult:
-    """Filled in by :func:`stream_episode` once the pass is over."""
+class DecodeStats:
+    """What one pass found and how long its parts took (filled in while decoding)."""
 
     duration_s: float = 0.0
     n_steps: int = 0
-    audio: np.ndarray | None = None  # mono float32 at the requested rate, or None (no audio)
     audio_note: str = ""
     audio_samples: int = 0  # decoded (and resampled) audio samples within the window
     corrupt_packets: int = 0
@@ -146,197 +182,287 @@ class DecodeResult:
         return self.sample_err_sum_s / max(self.n_steps, 1)
 
 
-def frame_to_rgb(frame: av.VideoFrame, size: int) -> np.ndarray:
-    """Resize inside PyAV (swscale) and apply the display rotation: [size, size, 3] uint8."""
-    return _rotate_as_displayed(frame.reformat(width=size, height=size, format="rgb24"), frame)
+class StepSampler:
+    """The frame-to-step rule. Step ``i`` covers ``[i/fps, (i+1)/fps)``; its sample is the
+    frame on screen at the step's centre, i.e. the last frame that starts at or before
+    it. Fed the frames' times in order, it says which steps are settled by each frame
+    (the steps whose centre lies before it, which show the previous frame)."""
+
+    def __init__(self, fps: float) -> None:
+        self.fps = fps
+        self.next_step = 0
+
+    def centre(self, step: int) -> float:
+        return (step + 0.5) / self.fps
+
+    def before(self, t: float) -> range:
+        """The not yet emitted steps whose centre lies before a frame starting at ``t``."""
+        first = self.next_step
+        while self.centre(self.next_step) < t:
+            self.next_step += 1
+        return range(first, self.next_step)
+
+    def rest(self, duration_s: float) -> range:
+        """The steps still owed for an episode of ``duration_s`` (at least one step)."""
+        first = self.next_step
+        self.next_step = max(first, max(1, math.ceil(duration_s * self.fps - 1e-6)))
+        return range(first, self.next_step)
 
 
-def _rotate_as_displayed(small: av.VideoFrame, frame: av.VideoFrame) -> np.ndarray:
-    """``small`` as an RGB array, turned the way a player shows ``frame`` (PyAV reports
-    the counter-clockwise display rotation)."""
-    rgb = small.to_ndarray()
-    rot = int(getattr(frame, "rotation", 0) or 0) % 360
-    return np.ascontiguousarray(np.rot90(rgb, k=rot // 90)) if rot else rgb
+def sample_steps(
+    times: list[float], fps: float, window_s: float, last_dur: float
+) -> tuple[list[int], float]:
+    """The pure form of the rule: frame start times (decode order, seconds from the start)
+    -> (the index of the frame each step shows, duration). Frames at or after ``window_s``
+    are not read; the last frame lasts ``last_dur``. Before the first frame, steps show
+    the first frame."""
+    sampler = StepSampler(fps)
+    shown: list[int] = []
+    prev, last_t = None, None
+    for i, t in enumerate(times):
+        if t >= window_s:
+            break
+        shown += [i if prev is None else prev] * len(sampler.before(t))
+        prev, last_t = i, t if last_t is None else max(t, last_t)
+    if prev is None:
+        return [], 0.0
+    duration = min(window_s, last_t + last_dur)
+    shown += [prev] * len(sampler.rest(duration))
+    return shown, duration
 
 
-def stream_episode(
-    path: str | Path,
-    fps: float,
-    window_s: float,
-    frame_size: int,
-    audio_sr: int,
-    result: DecodeResult,
-    max_corrupt: int = 20,
-    skip_nonref: bool = False,
-    skip_loop_filter: bool = False,
-    audio_sink: Callable[[np.ndarray], None] | None = None,
-    hwaccel: str | None = None,
-    convert: Callable[[av.VideoFrame, int], Any] = frame_to_rgb,
-    hw_device: int = 0,
-    decode_threads: int = 0,
-) -> Iterator[tuple[int, Any]]:
-    """Decode ``path`` once; yield ``(step_index, rgb[frame_size, frame_size, 3])`` per step.
+class CorruptPacketGuard:
+    """Decodes packets, counting the undecodable ones; gives up (:class:`MediaError`) only
+    after ``max_corrupt`` in a row, so a few damaged packets never fail an episode."""
 
-    Each sampled frame goes through ``convert(frame, frame_size)``: swscale into a numpy
-    array by default; :class:`introdetect.features.frames.DeviceFrames` keeps NVDEC frames on
-    the GPU (then ``hwaccel="cuda"`` decodes into device memory and nothing is downloaded).
+    def __init__(self, path: str | Path, max_corrupt: int, stats: DecodeStats) -> None:
+        self.path, self.max_corrupt, self.stats = path, max_corrupt, stats
+        self.in_a_row = 0
 
-    Video and the default audio stream are demuxed in one pass up to ``window_s`` seconds.
-    ``skip_nonref`` asks the decoder to drop frames no other frame refers to (B-frames):
-    less decoding, at the price of a sampled frame up to a few frame intervals older.
-    ``skip_loop_filter`` turns the in-loop deblocking filter off (H.264/HEVC software
-    decoding): ~6-10 % less decoding for slightly blockier pictures, which a network
-    looking at 224 px thumbnails hardly sees (cosine 0.9999 to the filtered frames).
-    With ``audio_sink``, mono PCM chunks are handed to it as they are decoded (so memory
-    does not grow with the window) instead of being collected in ``result.audio``.
-    When the generator is exhausted, ``result`` holds the decoded duration, the step count
-    and the audio track. Steps with no frame of their own (variable frame rate, gaps) repeat
-    the frame on screen. Raises :class:`MediaError` when nothing can be decoded.
+    def decode(self, packet: Any) -> list[Any]:
+        """The packet's frames; ``[]`` for a corrupt packet."""
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError as e:
+            self.stats.corrupt_packets += 1
+            self.in_a_row += 1
+            if self.in_a_row >= self.max_corrupt:
+                raise MediaError(
+                    f"{self.path}: {self.in_a_row} corrupt packets in a row ({e})"
+                ) from e
+            return []
+        self.in_a_row = 0
+        return frames
+
+
+class AudioPump:
+    """Resamples one audio stream to mono float32 at ``sr`` and hands the samples to
+    ``sink`` in order, from time 0 (silence is padded in when the audio starts late) up
+    to ``window_s``. The resampler is recreated when the channel layout changes
+    mid-stream (it is fixed to one), after flushing what the old one holds."""
+
+    def __init__(
+        self, start_s: float, sr: int, window_s: float, sink: Callable[[np.ndarray], None]
+    ) -> None:
+        self.start_s, self.sr, self.sink = start_s, sr, sink
+        self.needed = int(window_s * sr)
+        self.samples = 0
+        self._resampler: av.AudioResampler | None = None
+        self._layout: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.samples >= self.needed
+
+    def _emit(self, arr: np.ndarray) -> None:
+        arr = arr[: max(0, self.needed - self.samples)]
+        if arr.size:
+            self.sink(arr)
+            self.samples += arr.size
+
+    def _flush(self) -> None:
+        if self._resampler is not None:
+            for out in self._resampler.resample(None):
+                self._emit(out.to_ndarray().reshape(-1))
+
+    def push(self, frame: av.AudioFrame) -> None:
+        """Resample one decoded frame."""
+        if self._resampler is None or frame.layout.name != self._layout:
+            self._flush()
+            self._resampler = av.AudioResampler(format="flt", layout="mono", rate=self.sr)
+            self._layout = frame.layout.name
+        t = float(frame.pts * frame.time_base) - self.start_s if frame.pts is not None else None
+        for out in self._resampler.resample(frame):
+            if t is not None and self.samples == 0 and t > 0.05:
+                # audio starts after the video: pad so sample 0 is time 0
+                self._emit(np.zeros(int(t * self.sr), np.float32))
+            self._emit(out.to_ndarray().reshape(-1))
+
+    def finish(self) -> int:
+        """Flush the resampler; the number of samples handed over."""
+        self._flush()
+        return self.samples
+
+
+class EpisodeDecoder:
+    """One pass over an episode: video frames sampled on the step grid, the default audio
+    stream pumped to a sink, both demuxed together so the file is decoded once.
+
+    ``with EpisodeDecoder(path, opts, audio_sink=...) as dec: for step, img in
+    dec.steps(): ...``; then ``dec.stats`` holds the duration, step count and timings.
+    Each sampled frame goes through ``convert(frame, frame_size)``: swscale into an RGB
+    array by default; :class:`introdetect.features.frames.DeviceFrames` keeps NVDEC frames
+    on the GPU. Frames are rotated as a player shows them; steps with no frame of their
+    own (variable frame rate, gaps) repeat the frame on screen. Times are seconds from
+    each stream's start. Raises :class:`MediaError` when nothing can be decoded.
     """
-    path = Path(path)
-    # frames stay in device memory only for a converter that says it can read them there
-    hw_owned = bool(getattr(convert, "reads_device_memory", False))
-    container = open_container(path, hwaccel, hw_device, hw_owned)
-    perf = time.perf_counter
-    try:
-        if not container.streams.video:
-            raise MediaError(f"{path}: no video stream")
-        vstream = container.streams.video[0]
-        vstream.thread_type = "AUTO"
-        if decode_threads:  # several episodes in parallel: each decoder gets its share
-            vstream.thread_count = decode_threads
-        if skip_nonref:
-            vstream.codec_context.skip_frame = "NONREF"
-        if skip_loop_filter:  # read when the decoder opens, at the first packet
-            vstream.codec_context.options = {"skip_loop_filter": "all"}
-        audio_ok = [s for s in container.streams.audio if s.codec_context is not None]
-        astream = audio_ok[0] if audio_ok else None
-        if astream is not None and len(audio_ok) > 1:
-            default = [s for s in audio_ok if s.disposition & 1]  # DEFAULT flag
-            astream = default[0] if default else astream
-            result.audio_note = f"{len(audio_ok)} audio streams, used #{astream.index}"
-        v0 = _stream_start(vstream)
-        a0 = _stream_start(astream) if astream is not None else 0.0
-        streams = [vstream] + ([astream] if astream is not None else [])
 
-        resampler = None
-        resampler_layout = None
-        audio_chunks: list[np.ndarray] = []
-        audio_samples = 0
+    def __init__(
+        self,
+        path: str | Path,
+        opts: DecodeOptions,
+        audio_sink: Callable[[np.ndarray], None] | None = None,
+        convert: Callable[[av.VideoFrame, int], Any] = frame_to_rgb,
+    ) -> None:
+        self.path, self.opts, self.convert = Path(path), opts, convert
+        self.stats = DecodeStats()
+        # frames stay in device memory only for a converter that says it can read them there
+        hw_owned = bool(getattr(convert, "reads_device_memory", False))
+        self.container = open_container(self.path, opts.hwaccel, opts.hw_device, hw_owned)
+        try:
+            self.video = self._open_video()
+            self.audio = self._pick_audio()
+        except BaseException:
+            self.container.close()
+            raise
+        self.pump = None
+        if self.audio is not None and audio_sink is not None:
+            self.pump = AudioPump(
+                _stream_start(self.audio), opts.audio_sr, opts.window_s, audio_sink
+            )
+        elif self.audio is None:
+            self.stats.audio_note = "no audio stream"
 
-        def emit(arr: np.ndarray) -> None:
-            nonlocal audio_samples
-            arr = arr[: max(0, audio_needed - audio_samples)]
-            if arr.size:
-                (audio_sink or audio_chunks.append)(arr)
-                audio_samples += arr.size
+    def __enter__(self) -> EpisodeDecoder:
+        return self
 
-        audio_needed = int(window_s * audio_sr)
-        audio_done = astream is None
-        video_done = False
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
-        step = 0
-        prev: av.VideoFrame | None = None
-        last_t = None
-        # how long the last frame stays on screen: the nominal frame interval where the
-        # stream has one (decoded-frame gaps overstate it when non-reference frames are
-        # skipped, which would add a step), else the smallest gap seen
-        rate = vstream.average_rate or vstream.guessed_rate
-        nominal = 1.0 / float(rate) if rate and 1 <= float(rate) <= 300 else None
+    def close(self) -> None:
+        self.container.close()
+
+    def _open_video(self) -> av.video.stream.VideoStream:
+        if not self.container.streams.video:
+            raise MediaError(f"{self.path}: no video stream")
+        v = self.container.streams.video[0]
+        v.thread_type = "AUTO"
+        if self.opts.decode_threads:  # several episodes in parallel: each gets its share
+            v.thread_count = self.opts.decode_threads
+        if self.opts.skip_nonref:
+            v.codec_context.skip_frame = "NONREF"
+        if self.opts.skip_loop_filter:  # read when the decoder opens, at the first packet
+            v.codec_context.options = {"skip_loop_filter": "all"}
+        return v
+
+    def _pick_audio(self) -> av.audio.stream.AudioStream | None:
+        usable = [s for s in self.container.streams.audio if s.codec_context is not None]
+        if len(usable) > 1:
+            default = [s for s in usable if s.disposition & 1]  # the DEFAULT flag
+            chosen = default[0] if default else usable[0]
+            self.stats.audio_note = f"{len(usable)} audio streams, used #{chosen.index}"
+            return chosen
+        return usable[0] if usable else None
+
+    def _frame_interval(self) -> float | None:
+        """The nominal frame interval, where the stream has a plausible one."""
+        rate = self.video.average_rate or self.video.guessed_rate
+        return 1.0 / float(rate) if rate and 1 <= float(rate) <= 300 else None
+
+    def steps(self) -> Iterator[tuple[int, Any]]:
+        """Yield ``(step_index, converted frame)`` for every step of the window."""
+        try:
+            yield from self._steps()
+        except av.error.FFmpegError as e:
+            raise MediaError(f"{self.path}: decode failed ({e})") from e
+
+    def _steps(self) -> Iterator[tuple[int, Any]]:
+        st, perf = self.stats, time.perf_counter
+        sampler, guard = (
+            StepSampler(self.opts.fps),
+            CorruptPacketGuard(self.path, self.opts.max_corrupt, st),
+        )
+        v0 = _stream_start(self.video)
+        # how long the last frame stays on screen: the nominal frame interval (decoded-frame
+        # gaps overstate it when non-reference frames are skipped), else the smallest gap
+        nominal = self._frame_interval()
         last_dur = nominal or 1.0 / 25
-        n_frames = 0
-        bad_run = 0
-
-        for packet in container.demux(streams):
+        prev, last_t, n_frames = None, None, 0
+        video_done, audio_done = False, self.pump is None
+        streams = [self.video] + ([self.audio] if self.pump is not None else [])
+        for packet in self.container.demux(streams):
+            is_video = packet.stream.type == "video"
             if video_done and audio_done:
                 break
-            is_video = packet.stream.type == "video"
-            if (is_video and video_done) or (not is_video and audio_done):
+            if video_done if is_video else audio_done:
                 continue
-            t_dec = perf()
-            try:
-                frames = packet.decode()
-                bad_run = 0
-            except av.error.FFmpegError as e:
-                result.corrupt_packets += 1
-                bad_run += 1
-                if bad_run >= max_corrupt:
-                    raise MediaError(f"{path}: {bad_run} corrupt packets in a row ({e})") from e
+            t0 = perf()
+            frames = guard.decode(packet)
+            if not is_video:
+                for frame in frames:
+                    self.pump.push(frame)
+                audio_done = self.pump.done
+                st.audio_s += perf() - t0
                 continue
-            finally:
-                if is_video:
-                    result.decode_s += perf() - t_dec
-                else:
-                    result.audio_s += perf() - t_dec
+            st.decode_s += perf() - t0
             for frame in frames:
-                if is_video:
-                    if frame.pts is None:
-                        continue
-                    t = float(frame.pts * frame.time_base) - v0
-                    if nominal is None and last_t is not None and t > last_t:
-                        last_dur = min(last_dur, t - last_t) if n_frames > 1 else t - last_t
-                    if t >= window_s:
-                        video_done = True
-                        break
-                    # Emit every step whose centre lies before this frame's time: the frame
-                    # on screen at that centre is the previous one.
-                    while (step + 0.5) / fps < t:
-                        src_t = last_t if prev is not None else t
-                        err = abs((step + 0.5) / fps - src_t)
-                        result.sample_err_max_s = max(result.sample_err_max_s, err)
-                        result.sample_err_sum_s += err
-                        t_conv = perf()
-                        rgb = convert(prev if prev is not None else frame, frame_size)
-                        result.convert_s += perf() - t_conv
-                        yield step, rgb
-                        step += 1
-                    prev, last_t = frame, max(t, last_t or t)
-                    n_frames += 1
-                else:
-                    t_aud = perf()
-                    layout = frame.layout.name
-                    if resampler is None or layout != resampler_layout:
-                        # Recreate on a mid-stream layout change (the resampler is fixed to
-                        # one); flush what the old one still holds first.
-                        if resampler is not None:
-                            for out in resampler.resample(None):
-                                emit(out.to_ndarray().reshape(-1))
-                        resampler = av.AudioResampler(format="flt", layout="mono", rate=audio_sr)
-                        resampler_layout = layout
-                    t = float(frame.pts * frame.time_base) - a0 if frame.pts is not None else None
-                    for out in resampler.resample(frame):
-                        if t is not None and audio_samples == 0 and t > 0.05:
-                            # Audio starts after the video: pad so sample 0 is time 0.
-                            emit(np.zeros(int(t * audio_sr), np.float32))
-                        emit(out.to_ndarray().reshape(-1))
-                    if audio_samples >= audio_needed:
-                        audio_done = True
-                    result.audio_s += perf() - t_aud
+                if frame.pts is None:
+                    continue
+                t = float(frame.pts * frame.time_base) - v0
+                if nominal is None and last_t is not None and t > last_t:
+                    last_dur = min(last_dur, t - last_t) if n_frames > 1 else t - last_t
+                if t >= self.opts.window_s:
+                    video_done = True
+                    break
+                shown, shown_t = (frame, t) if prev is None else (prev, last_t)
+                for step in sampler.before(t):
+                    yield step, self._sample(step, shown, shown_t)
+                prev, last_t, n_frames = (
+                    frame,
+                    t if last_t is None else max(t, last_t),
+                    n_frames + 1,
+                )
         if n_frames == 0:
-            codec = getattr(vstream.codec_context, "name", None) or "unknown"
-            raise MediaError(f"{path}: no decodable video frame (video codec {codec})")
-        duration = min(window_s, (last_t or 0.0) + last_dur)
-        n_steps = max(1, math.ceil(duration * fps - 1e-6))
-        while step < n_steps:
-            result.sample_err_sum_s += abs((step + 0.5) / fps - (last_t or 0.0))
-            yield step, convert(prev, frame_size)
-            step += 1
-        result.duration_s = duration
-        result.n_steps = n_steps
-        if astream is not None:
-            if resampler is not None:
-                for out in resampler.resample(None):
-                    emit(out.to_ndarray().reshape(-1))
-            result.audio_samples = audio_samples
-            if audio_sink is None:
-                audio = np.concatenate(audio_chunks) if audio_chunks else np.zeros(0, np.float32)
-                result.audio = audio.astype(np.float32, copy=False)
-        else:
-            result.audio_note = "no audio stream"
-    except av.error.FFmpegError as e:
-        raise MediaError(f"{path}: decode failed ({e})") from e
-    finally:
-        container.close()
+            codec = getattr(self.video.codec_context, "name", None) or "unknown"
+            raise MediaError(f"{self.path}: no decodable video frame (video codec {codec})")
+        st.duration_s = min(self.opts.window_s, last_t + last_dur)
+        for step in sampler.rest(st.duration_s):
+            yield step, self._sample(step, prev, last_t)
+        st.n_steps = sampler.next_step
+        if self.pump is not None:
+            st.audio_samples = self.pump.finish()
+
+    def _sample(self, step: int, frame: av.VideoFrame, frame_t: float) -> Any:
+        """Convert the frame a step shows, recording how far it lies from the centre."""
+        err = abs((step + 0.5) / self.opts.fps - frame_t)
+        self.stats.sample_err_max_s = max(self.stats.sample_err_max_s, err)
+        self.stats.sample_err_sum_s += err
+        t0 = time.perf_counter()
+        out = self.convert(frame, self.opts.frame_size)
+        self.stats.convert_s += time.perf_counter() - t0
+        return out
+
+
+def decode_episode(
+    path: str | Path, opts: DecodeOptions
+) -> tuple[dict[int, np.ndarray], np.ndarray, DecodeStats]:
+    """Decode a whole (short) episode into memory: ``({step: rgb}, mono audio, stats)``.
+    For tests, checks and tools; featurizing streams instead."""
+    chunks: list[np.ndarray] = []
+    with EpisodeDecoder(path, opts, audio_sink=chunks.append) as dec:
+        frames = dict(dec.steps())
+    audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    return frames, audio.astype(np.float32, copy=False), dec.stats
 
 
 def grab_frames(path: str | Path, times: list[float], height: int = 90) -> list[np.ndarray]:

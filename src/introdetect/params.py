@@ -16,8 +16,10 @@ from typing import Any, Literal
 
 import yaml
 
+from introdetect.errors import IntrodetectError
 
-class ParamsError(ValueError):
+
+class ParamsError(IntrodetectError):
     """A params file is unreadable, has unknown keys, wrong types or impossible values."""
 
 
@@ -56,7 +58,12 @@ class DataParams:
 
 @dataclass(frozen=True)
 class FeatureParams:
-    """Stage one: decode, sample on the step grid, embed."""
+    """Stage one: decode, sample on the step grid, embed.
+
+    Two kinds of keys: the *identity* (:data:`FEATURE_IDENTITY`: what the features are;
+    a model is trained on one identity and reads only features of that identity) and
+    *how to run* (device, precision, batch size, workers, executor: the caller's choice,
+    never taken from a checkpoint)."""
 
     fps: float = 2.0
     window_s: float = 600.0
@@ -73,6 +80,32 @@ class FeatureParams:
     audio_sr: int = 16000
     n_mels: int = 32
     min_ok_fraction: float = 0.9
+
+
+# The FeatureParams keys that define what the features are (see FeatureParams).
+FEATURE_IDENTITY = (
+    "fps",
+    "window_s",
+    "frame_size",
+    "weights",
+    "audio_sr",
+    "n_mels",
+    "skip_nonref",
+    "skip_loop_filter",
+)
+
+
+def feature_identity(fp: FeatureParams) -> dict[str, Any]:
+    """The identity keys of ``fp`` as a plain dict (stored in checkpoints)."""
+    return {k: getattr(fp, k) for k in FEATURE_IDENTITY}
+
+
+def with_identity(run: FeatureParams, identity: dict[str, Any]) -> FeatureParams:
+    """``run``'s how-to-run settings with the feature identity of a checkpoint."""
+    missing = [k for k in FEATURE_IDENTITY if k not in identity]
+    if missing:
+        raise ParamsError(f"feature identity lacks {', '.join(missing)}")
+    return dataclasses.replace(run, **{k: identity[k] for k in FEATURE_IDENTITY})
 
 
 @dataclass(frozen=True)
@@ -310,8 +343,3 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         return params_from_dict(raw)
     except ParamsError as e:
         raise ParamsError(f"{path}: {e}") from None
-
-
-def params_to_dict(p: Params) -> dict[str, Any]:
-    """Plain-dict form (for checkpoints and reports)."""
-    return dataclasses.asdict(p)

@@ -20,13 +20,13 @@ O(T^2 * k) multiply-adds for the similarity matrices plus an O(T^2 * k) run pass
 from __future__ import annotations
 
 import logging
-import os
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from introdetect.fileio import atomic_path
 from introdetect.params import PredictParams, RepetitionParams
 from introdetect.postprocess import extract_best_interval, smooth_predictions
 from introdetect.store import read_episode
@@ -152,10 +152,8 @@ def unsupervised_answer(
 
 def write_repetition(rep: np.ndarray, path: Path) -> None:
     """Save one episode's channels atomically (``.npy``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
-    np.save(tmp, rep.astype(np.float32))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp, tmp.open("wb") as f:
+        np.save(f, rep.astype(np.float32))
 
 
 def unsupervised_detect(

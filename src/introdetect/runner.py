@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from introdetect.params import Params, ParamsError, load_params
+from introdetect.errors import IntrodetectError
+from introdetect.params import load_params
 
-# Errors a user can cause (bad data, bad params, missing inputs): one line, no traceback.
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    ParamsError,
-    FileNotFoundError,
-    ValueError,
-    RuntimeError,
-)
+# Errors a user can cause: one line, no traceback. Anything else is a bug and keeps its
+# traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (IntrodetectError, FileNotFoundError)
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -27,16 +26,21 @@ def setup_logging(verbose: bool = False) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def run_stage(name: str, fn: Callable[[Params], Any], argv: list[str] | None = None) -> int:
-    """Parse ``--params``, load them, run ``fn``; user errors become one line and exit 1."""
+def run_stage(name: str, fn: Callable[..., Any], argv: list[str] | None = None) -> int:
+    """Run ``fn(params, **paths)``: every parameter of ``fn`` after the params becomes a
+    required ``--option PATH`` (``index_dir`` -> ``--index-dir``), so the paths are written
+    once, on the stage's ``cmd:`` line in dvc.yaml. User errors: one line, exit 1."""
     ap = argparse.ArgumentParser(description=f"introdetect pipeline stage: {name}")
     ap.add_argument("--params", default="params.yaml", help="params file (default params.yaml)")
     ap.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    names = list(inspect.signature(fn).parameters)[1:]
+    for arg in names:
+        ap.add_argument(f"--{arg.replace('_', '-')}", required=True, type=Path, help=arg)
     args = ap.parse_args(argv)
     setup_logging(args.verbose)
     log = logging.getLogger(f"introdetect.stage.{name}")
     try:
-        fn(load_params(args.params))
+        fn(load_params(args.params), **{arg: getattr(args, arg) for arg in names})
     except USER_ERRORS as e:
         log.error("%s", e)
         if args.verbose:

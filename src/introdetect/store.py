@@ -10,7 +10,6 @@ reused (same source file, same feature config).
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,20 +17,17 @@ from typing import Any
 import h5py
 import numpy as np
 
+from introdetect.errors import IntrodetectError
+from introdetect.fileio import atomic_path
+from introdetect.params import FEATURE_IDENTITY
+
 SCHEMA_VERSION = 2  # 2: per-step mel frames stay inside their step (streamed audio)
 
-# Attributes that must match for features to be interchangeable.
-CONFIG_KEYS = (
-    "schema_version",
-    "fps",
-    "window_s",
-    "backbone",
-    "weights_id",
-    "frame_size",
-    "audio_sr",
-    "n_mels",
-    "skip_nonref",
-    "skip_loop_filter",
+# Attributes that must match for features to be interchangeable: the feature identity
+# (params.FEATURE_IDENTITY, with the weights spec resolved to the weights actually used)
+# plus the schema and the backbone.
+CONFIG_KEYS = ("schema_version", "backbone", "weights_id") + tuple(
+    k for k in FEATURE_IDENTITY if k != "weights"
 )
 # Attributes that must match between a model's training features and the features it reads.
 MODEL_COMPAT_KEYS = (
@@ -45,7 +41,7 @@ MODEL_COMPAT_KEYS = (
 )
 
 
-class StoreError(RuntimeError):
+class StoreError(IntrodetectError):
     """A feature file is missing, unreadable or incompatible."""
 
 
@@ -82,21 +78,13 @@ def _plain(v: Any) -> Any:
 
 
 def write_episode(path: str | Path, feats: EpisodeFeatures) -> None:
-    """Write atomically: temp file in the same folder, then ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("visual", data=feats.visual.astype(np.float16))
-            f.create_dataset("audio", data=feats.audio.astype(np.float32))
-            f.create_dataset("t", data=feats.t.astype(np.float32))
-            for k, v in feats.attrs.items():
-                f.attrs[k] = "" if v is None else v
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """Write atomically (:func:`introdetect.fileio.atomic_path`)."""
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("visual", data=feats.visual.astype(np.float16))
+        f.create_dataset("audio", data=feats.audio.astype(np.float32))
+        f.create_dataset("t", data=feats.t.astype(np.float32))
+        for k, v in feats.attrs.items():
+            f.attrs[k] = "" if v is None else v
 
 
 def read_attrs(path: str | Path) -> dict[str, Any]:

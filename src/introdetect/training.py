@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,8 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from introdetect.data import Episode, IntroDataset, collate
+from introdetect.errors import IntrodetectError
+from introdetect.fileio import atomic_path
 from introdetect.model import IntroDetector
 from introdetect.params import ModelParams, TrainParams
 from introdetect.store import MODEL_COMPAT_KEYS
@@ -134,26 +135,33 @@ class FitResult:
 
 def save_checkpoint(path: str | Path, model: IntroDetector, meta: dict[str, Any]) -> None:
     """Atomic save: a killed run leaves the previous checkpoint intact."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save({"state_dict": model.state_dict(), **meta}, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save({"state_dict": model.state_dict(), **meta}, tmp)
+
+
+class ModelError(IntrodetectError):
+    """A model file cannot be loaded as an introdetect checkpoint."""
 
 
 def load_checkpoint(path: str | Path) -> tuple[IntroDetector, dict[str, Any]]:
-    """Rebuild the model from a checkpoint; returns (model in eval mode, metadata)."""
+    """Rebuild the model from a checkpoint; returns (model in eval mode, metadata).
+
+    Loaded with ``weights_only=True``: a checkpoint holds tensors and plain data only, so
+    a crafted file cannot run code."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: model checkpoint not found")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
         model = IntroDetector(**ckpt["model_args"])
         model.load_state_dict(ckpt["state_dict"])
-    except (RuntimeError, KeyError, EOFError, OSError) as e:
-        raise RuntimeError(f"{path}: not a loadable introdetect checkpoint ({e})") from e
+    except Exception as e:  # pickle, zip, key and shape errors all mean "not a checkpoint"
+        raise ModelError(f"{path}: not a loadable introdetect checkpoint ({e})") from e
+    meta = {k: v for k, v in ckpt.items() if k != "state_dict"}
+    if "feature_identity" not in meta:
+        raise ModelError(f"{path}: checkpoint from an older introdetect; retrain (dvc repro)")
     model.eval()
-    return model, {k: v for k, v in ckpt.items() if k != "state_dict"}
+    return model, meta
 
 
 def fit(

@@ -9,13 +9,12 @@ streamed: memory holds one batch, not the episode. A failing episode is recorded
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import queue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,12 +23,20 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from introdetect.errors import IntrodetectError
 from introdetect.features.audio import StepAudio
 from introdetect.features.frames import DeviceFrames
 from introdetect.features.visual import BACKBONE, EMBED_DIM, Backbone, load_backbone
-from introdetect.media import DecodeResult, MediaError, frame_to_rgb, stream_episode
-from introdetect.params import FeatureParams
-from introdetect.store import SCHEMA_VERSION, EpisodeFeatures, is_current, source_fingerprint
+from introdetect.fileio import write_json
+from introdetect.media import DecodeOptions, DecodeStats, EpisodeDecoder, MediaError, frame_to_rgb
+from introdetect.params import FeatureParams, feature_identity
+from introdetect.store import (
+    CONFIG_KEYS,
+    SCHEMA_VERSION,
+    EpisodeFeatures,
+    is_current,
+    source_fingerprint,
+)
 from introdetect.store import write_episode as store_write
 
 log = logging.getLogger(__name__)
@@ -38,19 +45,15 @@ _DONE = object()
 
 
 def feature_config(fp: FeatureParams, backbone: Backbone) -> dict[str, Any]:
-    """The provenance attributes that define a feature configuration."""
-    return {
+    """The provenance attributes that define a feature configuration (store.CONFIG_KEYS)."""
+    identity = {k: v for k, v in feature_identity(fp).items() if k != "weights"}
+    config = identity | {
         "schema_version": SCHEMA_VERSION,
-        "fps": float(fp.fps),
-        "window_s": float(fp.window_s),
         "backbone": BACKBONE,
         "weights_id": backbone.weights_id,
-        "frame_size": int(fp.frame_size),
-        "audio_sr": int(fp.audio_sr),
-        "n_mels": int(fp.n_mels),
-        "skip_nonref": bool(fp.skip_nonref),
-        "skip_loop_filter": bool(fp.skip_loop_filter),
     }
+    assert set(config) == set(CONFIG_KEYS)
+    return config
 
 
 @dataclass
@@ -66,29 +69,80 @@ class Timing:
     decode_wait: float = 0.0
     total: float = 0.0
 
-    def add_decode(self, result: DecodeResult) -> None:
-        self.decode += result.decode_s
-        self.resize += result.convert_s
-        self.audio += result.audio_s
+    def add_decode(self, stats: DecodeStats) -> None:
+        self.decode += stats.decode_s
+        self.resize += stats.convert_s
+        self.audio += stats.audio_s
+
+    def add(self, other: Timing) -> None:
+        """Add another worker's timing to this one."""
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
 def _stack(frames: list[Any]) -> Any:
     return torch.stack(frames) if isinstance(frames[0], torch.Tensor) else np.stack(frames)
 
 
-def _producer(gen: Iterable, batch: int, q: queue.Queue) -> None:
+def _put(q: queue.Queue, item: Any, stop: threading.Event) -> None:
+    """``q.put`` that gives up once the consumer has stopped listening."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
+
+
+def _producer(steps: Iterator, batch: int, q: queue.Queue, stop: threading.Event) -> None:
+    """Decode thread: batches of sampled frames into ``q``, then ``_DONE`` (or the error)."""
     frames: list[Any] = []
     try:
-        for _, rgb in gen:
-            frames.append(rgb)
+        for _, img in steps:
+            if stop.is_set():
+                return
+            frames.append(img)
             if len(frames) == batch:
-                q.put(_stack(frames))
+                _put(q, _stack(frames), stop)
                 frames = []
         if frames:
-            q.put(_stack(frames))
-        q.put(_DONE)
+            _put(q, _stack(frames), stop)
+        _put(q, _DONE, stop)
     except BaseException as e:  # handed to the consumer, which re-raises it
-        q.put(e)
+        _put(q, e, stop)
+    finally:
+        steps.close()  # the generator runs (and ends) in this thread
+
+
+def embed_steps(
+    decoder: EpisodeDecoder, backbone: Backbone, batch: int, timing: Timing
+) -> np.ndarray:
+    """Decode in a background thread (PyAV releases the GIL) while the network embeds the
+    previous batch here: ``[T, 512] float16``. Whatever goes wrong on either side, the
+    thread is stopped and joined before this returns or raises."""
+    q: queue.Queue = queue.Queue(maxsize=4)
+    stop = threading.Event()
+    th = threading.Thread(target=_producer, args=(decoder.steps(), batch, q, stop), daemon=True)
+    th.start()
+    chunks: list[np.ndarray] = []
+    try:
+        while True:
+            tw = time.perf_counter()
+            item = q.get()
+            timing.decode_wait += time.perf_counter() - tw
+            if item is _DONE:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            tn = time.perf_counter()
+            chunks.append(backbone.embed(item).astype(np.float16))
+            timing.network += time.perf_counter() - tn
+    finally:
+        stop.set()
+        while not q.empty():  # unblock a producer waiting to put
+            q.get_nowait()
+        th.join()
+    return np.concatenate(chunks) if chunks else np.zeros((0, EMBED_DIM), np.float16)
 
 
 def featurize_episode(
@@ -98,7 +152,6 @@ def featurize_episode(
     backbone: Backbone,
     fp: FeatureParams,
     timing: Timing | None = None,
-    skip: bool | None = None,
     fingerprint: str | None = None,
     decode_threads: int = 0,
 ) -> EpisodeFeatures:
@@ -108,69 +161,39 @@ def featurize_episode(
     sample more than a quarter step (sparse reference frames), the episode is decoded again
     with every frame, so the sampling error stays below a quarter step either way.
     ``decode_threads`` caps the decoder's threads (0: FFmpeg's choice, one per core)."""
-    skip = fp.skip_nonref if skip is None else skip
-    timing = timing or Timing()
+    timing = timing if timing is not None else Timing()
     t0 = time.perf_counter()
     video = Path(video)
-    result = DecodeResult()
-    audio_acc = StepAudio(fp.audio_sr, fp.fps, fp.n_mels)  # fed while decoding
     on_gpu = backbone.device.type == "cuda"
-    convert = DeviceFrames(backbone.device) if on_gpu else None
-    gen = stream_episode(
-        video,
-        fp.fps,
-        fp.window_s,
-        fp.frame_size,
-        fp.audio_sr,
-        result,
-        skip_nonref=skip,
-        skip_loop_filter=fp.skip_loop_filter,
-        audio_sink=audio_acc.push,
-        # with the GPU: NVDEC into device memory, sampled frames resized there
-        hwaccel="cuda" if on_gpu else None,
-        convert=convert or frame_to_rgb,
-        hw_device=backbone.device.index or 0,
-        decode_threads=decode_threads,
-    )
-    q: queue.Queue = queue.Queue(maxsize=4)
-    th = threading.Thread(target=_producer, args=(gen, fp.batch_size, q), daemon=True)
-    th.start()
-    chunks: list[np.ndarray] = []
-    while True:
-        tw = time.perf_counter()
-        item = q.get()
-        timing.decode_wait += time.perf_counter() - tw
-        if item is _DONE:
-            break
-        if isinstance(item, BaseException):
-            th.join()
-            raise item
-        tn = time.perf_counter()
-        chunks.append(backbone.embed(item).astype(np.float16))
-        timing.network += time.perf_counter() - tn
-    th.join()
-    timing.add_decode(result)
-    if skip and result.sample_err_max_s > 0.25 / fp.fps:
-        # The stream's reference frames are too sparse for this step grid: decode it all.
-        log.info(
-            "%s: skipping non-reference frames put samples %.3f s off (> a quarter "
-            "step); decoding every frame instead",
-            video,
-            result.sample_err_max_s,
-        )
-        return featurize_episode(
-            video,
-            episode_id,
-            out_path,
-            backbone,
-            fp,
-            timing,
-            skip=False,
-            fingerprint=fingerprint,
+    for skip in dict.fromkeys((fp.skip_nonref, False)):  # at most two passes
+        audio_acc = StepAudio(fp.audio_sr, fp.fps, fp.n_mels)  # fed while decoding
+        convert = DeviceFrames(backbone.device) if on_gpu else frame_to_rgb
+        opts = DecodeOptions(
+            fp.fps,
+            fp.window_s,
+            fp.frame_size,
+            fp.audio_sr,
+            skip_nonref=skip,
+            skip_loop_filter=fp.skip_loop_filter,
+            # with the GPU: NVDEC into device memory, sampled frames resized there
+            hwaccel="cuda" if on_gpu else None,
+            hw_device=backbone.device.index or 0,
             decode_threads=decode_threads,
         )
-    visual = np.concatenate(chunks) if chunks else np.zeros((0, EMBED_DIM), np.float16)
-    n = result.n_steps
+        with EpisodeDecoder(video, opts, audio_sink=audio_acc.push, convert=convert) as dec:
+            visual = embed_steps(dec, backbone, fp.batch_size, timing)
+        stats = dec.stats
+        timing.add_decode(stats)
+        if not (skip and stats.sample_err_max_s > 0.25 / fp.fps):
+            break
+        # the stream's reference frames are too sparse for this step grid: decode it all
+        log.info(
+            "%s: skipping non-reference frames put samples %.3f s off (> a quarter step); "
+            "decoding every frame instead",
+            video,
+            stats.sample_err_max_s,
+        )
+    n = stats.n_steps
     if visual.shape[0] != n:  # cannot happen unless the sampler is broken
         raise MediaError(f"{video}: sampled {visual.shape[0]} frames for {n} steps")
     ta = time.perf_counter()
@@ -179,18 +202,18 @@ def featurize_episode(
     stat = video.stat()
     attrs = feature_config(fp, backbone) | {
         "episode_id": episode_id,
-        "duration_s": float(result.duration_s),
-        "has_audio": result.audio_samples > 0,
-        "audio_note": result.audio_note,
+        "duration_s": float(stats.duration_s),
+        "has_audio": stats.audio_samples > 0,
+        "audio_note": stats.audio_note,
         "precision": backbone.precision,
         "source_path": str(video),
         "source_size": int(stat.st_size),
         "source_mtime": float(stat.st_mtime),
         "source_fingerprint": fingerprint or source_fingerprint(video),
-        "corrupt_packets": int(result.corrupt_packets),
-        "sample_err_max_s": float(result.sample_err_max_s),
+        "corrupt_packets": int(stats.corrupt_packets),
+        "sample_err_max_s": float(stats.sample_err_max_s),
         "skip_nonref_used": bool(skip),
-        "decoder": "nvdec" if convert is not None and convert.on_device else "cpu",
+        "decoder": "nvdec" if on_gpu and convert.on_device else "cpu",
     }
     feats = EpisodeFeatures(visual, audio, (np.arange(n) / fp.fps).astype(np.float32), attrs)
     tw = time.perf_counter()
@@ -218,11 +241,14 @@ class FeaturizeSummary:
 Job = tuple[str, Path, Path, str]
 
 
-def _one(
-    job: Job, backbone: Backbone, fp: FeatureParams, timing: Timing, decode_threads: int = 0
-) -> tuple[str, str | None]:
-    """Featurize one episode; (episode_id, the one-line error or None on success)."""
+# What a worker hands back: (episode_id, the one-line error or None, its timing).
+Outcome = tuple[str, str | None, Timing]
+
+
+def _one(job: Job, backbone: Backbone, fp: FeatureParams, decode_threads: int = 0) -> Outcome:
+    """Featurize one episode; never raises for bad media or a failed write."""
     eid, video, out, fingerprint = job
+    timing = Timing()
     try:
         featurize_episode(
             video,
@@ -234,9 +260,9 @@ def _one(
             fingerprint=fingerprint,
             decode_threads=decode_threads,
         )
-        return eid, None
+        return eid, None, timing
     except (MediaError, OSError) as e:
-        return eid, str(e) if str(video) in str(e) else f"{video}: {e}"
+        return eid, str(e) if str(video) in str(e) else f"{video}: {e}", timing
 
 
 def cpu_cores() -> int:
@@ -275,9 +301,9 @@ def _worker_init(fp: FeatureParams, threads: int) -> None:
     _WORKER["threads"] = threads  # the decoder gets the same share of the cores
 
 
-def _worker_job(args: tuple[Job, FeatureParams]) -> tuple[str, str | None]:
+def _worker_job(args: tuple[Job, FeatureParams]) -> Outcome:
     job, fp = args
-    return _one(job, _WORKER["backbone"], fp, Timing(), _WORKER["threads"])
+    return _one(job, _WORKER["backbone"], fp, _WORKER["threads"])
 
 
 def _run_parallel(jobs: list[Job], fp: FeatureParams):
@@ -306,7 +332,7 @@ def _run_ray(jobs: list[Job], fp: FeatureParams):
         import ray
         from ray.util import ActorPool
     except ImportError as e:
-        raise RuntimeError("features.executor=ray needs Ray: uv sync --extra ray") from e
+        raise IntrodetectError("features.executor=ray needs Ray: uv sync --extra ray") from e
     if not ray.is_initialized():
         ray.init(address=fp.ray_address, include_dashboard=False, logging_level="WARNING")
     resources = ray.cluster_resources()
@@ -324,9 +350,9 @@ def _run_ray(jobs: list[Job], fp: FeatureParams):
             self.fp = fp
             self.backbone = load_backbone(fp.weights, "cuda" if use_gpu else "cpu", fp.precision)
 
-        def run(self, job: Job) -> tuple[str, str | None]:
+        def run(self, job: Job) -> Outcome:
             # CPU actors decode on their one core; GPU actors decode on NVDEC
-            return _one(job, self.backbone, self.fp, Timing(), 0 if use_gpu else 1)
+            return _one(job, self.backbone, self.fp, 0 if use_gpu else 1)
 
     pool = ActorPool([Featurizer.remote(fp) for _ in range(max(1, n_actors))])
     yield from pool.map_unordered(lambda actor, job: actor.run.remote(job), jobs)
@@ -369,17 +395,18 @@ def featurize_many(
         results = _run_parallel(jobs, fp)
     else:
         torch.set_num_threads(torch_threads(1))
-        results = (_one(job, backbone, fp, timing) for job in jobs)
+        results = (_one(job, backbone, fp) for job in jobs)
     videos = {eid: video for eid, video, _, _ in jobs}
-    for eid, err in tqdm(results, total=len(jobs), desc=f"featurize {out_dir.name}", unit="ep"):
+    for eid, err, worker_timing in tqdm(
+        results, total=len(jobs), desc=f"featurize {out_dir.name}", unit="ep"
+    ):
+        timing.add(worker_timing)
         if err is None:
             summary.done.append(eid)
         else:
             log.error("featurize failed: %s", err)
             summary.failed[eid] = {"file": str(videos[eid]), "error": err}
-    (out_dir / "errors.json").write_text(
-        json.dumps(summary.failed, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+    write_json(summary.failed, out_dir / "errors.json")
     log.info(
         "featurize %s: %d done, %d reused, %d failed; decode %.1fs resize %.1fs audio %.1fs "
         "(decode thread), network %.1fs write %.1fs, network idle %.1fs",

@@ -118,11 +118,11 @@ def frame_to_tensor(frame: av.VideoFrame, size: int) -> torch.Tensor:
 
 
 class DeviceFrames:
-    """``convert(frame, size)`` for :func:`introdetect.media.stream_episode`: frames as
+    """``convert(frame, size)`` for :class:`introdetect.media.EpisodeDecoder`: frames as
     tensors on ``device``, converted there when their planes can be read, else by swscale
     on the CPU (logged once per pixel format)."""
 
-    reads_device_memory = True  # stream_episode then keeps NVDEC frames on the GPU
+    reads_device_memory = True  # EpisodeDecoder then keeps NVDEC frames on the GPU
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
@@ -142,7 +142,8 @@ class DeviceFrames:
         if fmt not in self._warned:
             self._warned.add(fmt)
             where = "GPU" if frame.format.name == "cuda" else "host"
-            log.info("%s frames in %s memory: resized by swscale on the CPU", fmt, where)
+            # a warning, not info: on a GPU this is a slowdown someone should look at
+            log.warning("%s frames in %s memory: resized by swscale on the CPU", fmt, where)
         self.via_host += 1
         rgb: np.ndarray = frame_to_rgb(frame, size)
         return torch.from_numpy(rgb).to(self.device, non_blocking=True)

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 import torchvision
 
+from introdetect.errors import IntrodetectError
+
 log = logging.getLogger(__name__)
 
 BACKBONE = "resnet18"
@@ -34,7 +36,7 @@ _MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 _STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
 
-class WeightsError(RuntimeError):
+class WeightsError(IntrodetectError):
     """The requested backbone weights cannot be had."""
 
 
@@ -52,7 +54,7 @@ class Backbone:
 
     @property
     def precision(self) -> str:
-        return "bf16" if self.dtype == torch.bfloat16 else "fp32"
+        return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(self.dtype, "fp32")
 
     def embed(self, frames: np.ndarray | torch.Tensor) -> np.ndarray:
         """``frames`` uint8 [N, H, W, 3] (numpy, or a tensor on any device) -> float32

@@ -1,0 +1,41 @@
+"""Stage 'predict': the trained model (and the model-free detector, for comparison) on
+the test episodes, through the same path as ``introdetect detect``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from introdetect.index import read_index
+from introdetect.inference import predict_episodes, unsupervised_episodes, write_detections
+from introdetect.params import Params
+from introdetect.training import load_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+def run(
+    p: Params,
+    index: Path,
+    features: Path,
+    repetition: Path,
+    model: Path,
+    out: Path,
+    presence: Path,
+    unsupervised: Path,
+) -> dict[str, Any]:
+    """Write ``out`` (``{id: [start, end] | null}``), its ``presence`` sidecar and the
+    model-free answers ``unsupervised``."""
+    net, meta = load_checkpoint(model)
+    ids = [r.episode_id for r in read_index(index) if r.has_video]
+    dets = predict_episodes(net, meta, ids, features, repetition, p.predict)
+    for d in dets:
+        if d.source.startswith("no_features"):
+            log.warning("predict: %s", d.source)
+    write_detections(dets, out, presence)
+    fps = float(meta["feature_identity"]["fps"])
+    write_detections(
+        unsupervised_episodes(ids, repetition, fps, p.predict, p.repetition), unsupervised
+    )
+    return {"episodes": len(dets), "with_intro": sum(d.interval is not None for d in dets)}

@@ -1,0 +1,38 @@
+"""Stage 'repetition': cross-episode repetition channels from cached features (no labels)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from introdetect.index import read_index
+from introdetect.params import Params
+from introdetect.repetition import compute_repetition, write_repetition
+
+log = logging.getLogger(__name__)
+
+
+def run(p: Params, index_dir: Path, features: Path, out: Path) -> dict[str, Any]:
+    """Channels for every featurized episode, grouped by series across both splits;
+    written to ``out/<split>/<id>.npy``."""
+    episodes, where = [], {}
+    for split in ("train", "test"):
+        for r in read_index(index_dir / f"{split}.csv"):
+            path = features / split / f"{r.episode_id}.h5"
+            if r.has_video and path.exists():
+                episodes.append((r.episode_id, r.series, path))
+                where[r.episode_id] = split
+    t0 = time.perf_counter()
+    reps = compute_repetition(episodes, p.repetition)
+    dt = time.perf_counter() - t0
+    for eid, rep in reps.items():
+        write_repetition(rep, out / where[eid] / f"{eid}.npy")
+    log.info(
+        "repetition: %d episodes in %.1f s (%.3f s per episode)",
+        len(reps),
+        dt,
+        dt / max(len(reps), 1),
+    )
+    return {"episodes": len(reps), "seconds": dt}

@@ -1,0 +1,82 @@
+"""Stage 'train': the BiLSTM and its heads on cached feature sequences."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+from introdetect.data import load_episodes
+from introdetect.errors import IntrodetectError
+from introdetect.fileio import write_json, write_text
+from introdetect.index import read_index
+from introdetect.params import Params, feature_identity
+from introdetect.training import fit, provenance
+
+log = logging.getLogger(__name__)
+
+
+class TrainError(IntrodetectError):
+    """There is not enough to train on."""
+
+
+def checkpoint_meta(p: Params, attrs: dict[str, Any]) -> dict[str, Any]:
+    """What a checkpoint carries besides the weights: everything that defines the model's
+    input (feature identity and provenance, mels, repetition channels and their settings),
+    and the model/train params for the record. Nothing about how to run it."""
+    return {
+        "feature_identity": feature_identity(p.features),
+        "provenance": provenance(attrs),
+        "use_mels": p.model.use_mels,
+        "repetition": p.model.repetition,
+        # how the repetition channels were made (min_share is a detector setting, not input)
+        "repetition_params": {
+            k: v for k, v in dataclasses.asdict(p.repetition).items() if k != "min_share"
+        },
+        "model_params": dataclasses.asdict(p.model),
+        "train_params": dataclasses.asdict(p.train),
+    }
+
+
+def run(
+    p: Params, index: Path, features: Path, repetition: Path, model: Path, metrics: Path
+) -> dict[str, Any]:
+    """Train on the labelled episodes of ``index``; write ``model`` and ``metrics``."""
+    from dvclive import Live
+
+    rows = [r for r in read_index(index) if r.labelled and r.has_video]
+    items = [(r.episode_id, r.series, r.start_s, r.end_s) for r in rows]
+    rep_dir = repetition if p.model.repetition else None
+    episodes, missing = load_episodes(items, features, p.model.use_mels, rep_dir=rep_dir)
+    for reason in missing.values():
+        log.warning("train: %s", reason)
+    if len(episodes) < 2:
+        raise TrainError(f"train: {len(episodes)} usable training episodes; need at least 2")
+    try:
+        live = Live("dvclive", dvcyaml=None, save_dvc_exp=False, report=None)
+    except Exception as e:  # e.g. a git repo without commits: train anyway, plots by hand
+        log.warning("DVCLive unavailable (%s); writing loss plots without it", e)
+        live = None
+    res = fit(episodes, p.model, p.train, model, checkpoint_meta(p, episodes[0].attrs), live)
+    if live is not None:
+        live.end()
+    else:
+        _write_loss_plots(res.history, Path("dvclive/plots/metrics"))
+    out = {
+        "best_epoch": res.best_epoch,
+        "best_val_loss": round(res.best_val_loss, 5),
+        "epochs_run": res.epochs_run,
+        "n_train": res.n_train,
+        "n_val": res.n_val,
+        "validation": res.split,
+    }
+    write_json(out, metrics)
+    return out
+
+
+def _write_loss_plots(history: list[dict[str, float]], folder: Path) -> None:
+    """The TSV files DVCLive would write (``step`` + value), for ``dvc plots``."""
+    for key in ("train_loss", "val_loss"):
+        lines = ["step\t" + key] + [f"{h['epoch'] - 1}\t{h[key]}" for h in history]
+        write_text(folder / f"{key}.tsv", "\n".join(lines) + "\n")

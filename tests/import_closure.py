@@ -1,0 +1,46 @@
+"""The introdetect modules a script imports, directly or through other modules (static,
+from the source: every ``import introdetect...`` / ``from introdetect... import`` at any
+depth, so function-level imports count too)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
+
+
+def _module_file(name: str) -> Path | None:
+    base = SRC / Path(*name.split("."))
+    for cand in (base.with_suffix(".py"), base / "__init__.py"):
+        if cand.exists():
+            return cand
+    return None
+
+
+def _imports(path: Path) -> set[str]:
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.startswith("introdetect")}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("introdetect"):
+            out.add(node.module)
+            out |= {f"{node.module}.{a.name}" for a in node.names}  # submodules
+    return out
+
+
+def closure(script: Path) -> set[Path]:
+    """Files under src/ that ``script`` needs (package ``__init__`` files included)."""
+    seen: set[Path] = set()
+    todo = [script]
+    while todo:
+        f = todo.pop()
+        for name in _imports(f):
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):  # parent packages run their __init__
+                m = _module_file(".".join(parts[:i]))
+                if m is not None and m not in seen:
+                    seen.add(m)
+                    todo.append(m)
+    return seen
