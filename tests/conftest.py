@@ -106,6 +106,7 @@ def clip(tmp_path: Path) -> Path:
 
 TINY_PARAMS = {
     "synth": {
+        "kind": "simple",
         "seed": 3,
         "out_dir": "data/demo",
         "n_train_series": 3,

@@ -44,3 +44,30 @@ def closure(script: Path) -> set[Path]:
                     seen.add(m)
                     todo.append(m)
     return seen
+
+
+def sync_dvc_yaml(path: Path = ROOT / "dvc.yaml") -> None:
+    """Rewrite each stage's code deps in dvc.yaml to its import closure (a maintenance
+    helper: ``python tests/import_closure.py``)."""
+    import re
+
+    text = path.read_text(encoding="utf-8")
+    out, stage = [], None
+    for line in text.splitlines():
+        m = re.match(r"^  (\w+):$", line)
+        if m:
+            stage = m[1]
+        if re.match(r"^      - (src|stages)/", line):
+            continue  # dropped; re-added after "deps:"
+        out.append(line)
+        if line.strip() == "deps:" and stage:
+            script = ROOT / "stages" / f"{stage}.py"
+            code = [f"stages/{stage}.py"] + sorted(
+                str(p.relative_to(ROOT)) for p in closure(script)
+            )
+            out += [f"      - {c}" for c in code]
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sync_dvc_yaml()

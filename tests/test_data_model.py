@@ -70,14 +70,18 @@ def test_series_split_holds_out_whole_series():
     assert {e.series for e in train}.isdisjoint({e.series for e in val}) and val
     train, val, how = split_train_val(eps[:6], 0.34, "series", 0)  # 2 series: per episode
     assert {e.series for e in val} == {"a", "b"}
+    train, val, how = split_train_val(eps, 0.2, "mixed", 0)  # a held-out series + episodes
+    held = {e.series for e in val} - {e.series for e in train}
+    assert len(held) == 1 and len({e.series for e in val}) == 5
 
 
 def test_fit_is_deterministic_and_checkpoint_loads(tmp_path):
     eps = [_ep(f"e{i}", "abc"[i % 3], 40, 5.0 + i % 4, 9.0 + i % 4, seed=i) for i in range(9)]
     tp = TrainParams(epochs=4, patience=10, batch_size=3, augment=True)
     mp = ModelParams(hidden=16, layers=1, dropout=0.1)
-    r1 = fit(eps, mp, tp, tmp_path / "a.pt", {"use_mels": True, "feature_identity": {}})
-    r2 = fit(eps, mp, tp, tmp_path / "b.pt", {"use_mels": True, "feature_identity": {}})
+    tr, va, _ = split_train_val(eps, 0.2, "mixed", 0)
+    r1 = fit(tr, va, mp, tp, tmp_path / "a.pt", {"use_mels": True, "feature_identity": {}})
+    r2 = fit(tr, va, mp, tp, tmp_path / "b.pt", {"use_mels": True, "feature_identity": {}})
     assert [h["val_loss"] for h in r1.history] == pytest.approx([h["val_loss"] for h in r2.history])
     assert r1.history[-1]["train_loss"] < r1.history[0]["train_loss"]
     model, meta = load_checkpoint(tmp_path / "a.pt")

@@ -83,7 +83,7 @@ from introdetect.training import fit
 rng = np.random.default_rng(0)
 eps = [Episode(f"e{i}", "abc"[i % 3], rng.standard_normal((400, 16)).astype(np.float32), 2.0,
                10.0, 18.0, {}) for i in range(12)]
-fit(eps, ModelParams(hidden=64), TrainParams(epochs=10000, patience=10000, lr=1e-4),
+fit(eps[:-2], eps[-2:], ModelParams(hidden=64), TrainParams(epochs=10000, patience=10000, lr=1e-4),
     sys.argv[1], {"use_mels": True, "feature_identity": {}})
 """
 

@@ -1,6 +1,6 @@
 """IntroDataset over the feature store, targets per step, and a padding collate with masks.
 
-An item is one episode: ``x [T, D]`` (visual 512 ++ audio features, float32), the per-step
+An item is one episode: ``x [T, D]`` (what :mod:`introdetect.inputs` builds), the per-step
 intro target ``y [T]``, presence, and the relative interval ``[start, end] / (T / fps)``.
 Features are read once into memory (a 10-minute episode at 2 steps/s is ~1.3 MB).
 """
@@ -53,21 +53,38 @@ class Episode:
     start_s: float | None
     end_s: float | None
     attrs: dict[str, Any]
+    # another view of the same episode for training (e.g. known-intro evidence computed as
+    # if its series were unseen); augmentation picks one of the two
+    x_alt: np.ndarray | None = None
 
 
-def load_episodes(
+@dataclass
+class RawEpisode:
+    """One episode's cached features (and repetition channels), before model inputs."""
+
+    episode_id: str
+    series: str
+    visual: np.ndarray  # [T, 512]
+    audio: np.ndarray  # [T, 1 + n_mels]
+    rep: np.ndarray | None  # [T, 4] or None
+    fps: float
+    start_s: float | None
+    end_s: float | None
+    attrs: dict[str, Any]
+
+
+def load_raw(
     items: list[tuple[str, str, float | None, float | None]],
     feature_dir: str | Path,
-    use_mels: bool,
     reference: dict[str, Any] | None = None,
     rep_dir: str | Path | None = None,
-) -> tuple[list[Episode], dict[str, str]]:
+) -> tuple[list[RawEpisode], dict[str, str]]:
     """Load ``(episode_id, series, start_s, end_s)`` items that have a feature file.
 
-    With ``rep_dir``, the episode's repetition channels (``<rep_dir>/<id>.npy``) are
-    appended to its input. Returns the episodes and ``{id: reason}`` for the ones left out
-    (no features, or incompatible with ``reference`` provenance). The first loaded file is
-    the reference when none is given, so one run never mixes backbones.
+    With ``rep_dir``, the episode's repetition channels (``<rep_dir>/<id>.npy``) come too.
+    Returns the episodes and ``{id: reason}`` for the ones left out (no features, or
+    incompatible with ``reference`` provenance). The first loaded file is the reference
+    when none is given, so one run never mixes backbones.
     """
     feature_dir = Path(feature_dir)
     out, missing = [], {}
@@ -80,14 +97,15 @@ def load_episodes(
         if reference is None:
             reference = f.attrs
         check_compatible(f.attrs, reference, str(path))
-        x = episode_input(f.visual, f.audio, use_mels)
+        rep = None
         if rep_dir is not None:
             rp = Path(rep_dir) / f"{eid}.npy"
             if not rp.exists():
                 missing[eid] = f"{rp}: no repetition features (run the repetition stage)"
                 continue
-            x = np.concatenate([x, np.load(rp).astype(np.float32)], axis=1)
-        out.append(Episode(eid, series, x, float(f.attrs["fps"]), start, end, f.attrs))
+            rep = np.load(rp).astype(np.float32)
+        fps = float(f.attrs["fps"])
+        out.append(RawEpisode(eid, series, f.visual, f.audio, rep, fps, start, end, f.attrs))
     return out, missing
 
 
@@ -105,6 +123,8 @@ class IntroDataset(Dataset):
     def __getitem__(self, i: int) -> dict[str, Any]:
         ep = self.episodes[i]
         x, fps = ep.x, ep.fps
+        if self.augment and ep.x_alt is not None and self.rng.random() < 0.5:
+            x = ep.x_alt
         start, end = ep.start_s, ep.end_s
         n = x.shape[0]
         if self.augment and n > 20 and self.rng.random() < 0.5:

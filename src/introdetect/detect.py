@@ -138,10 +138,14 @@ def run_detect(opts: DetectOptions) -> list[dict[str, Any]]:
         for eid, rep in reps.items():
             write_repetition(rep, rep_dir / f"{eid}.npy")
     ids = [eid for eid, _ in ok]
+    videos = dict(ok)
+    seasons = {eid: str(v.parent) for eid, v in ok}
     if run.model is not None:
-        dets = predict_episodes(run.model, run.meta, ids, cache, rep_dir, p.predict)
+        dets = predict_episodes(
+            run.model, run.meta, ids, cache, rep_dir, p.predict, seasons, videos
+        )
     else:
-        dets = unsupervised_episodes(ids, rep_dir, p.features.fps, p.predict, p.repetition)
+        dets = unsupervised_episodes(ids, rep_dir, cache, p.predict, p.repetition, seasons, videos)
     if "json" in opts.formats:
         write_detections(dets, out / "predictions.json", out / "presence.json")
     rows = _rows(dets, dict(ok), cache, summary)

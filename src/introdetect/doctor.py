@@ -33,10 +33,13 @@ def check_video(eid: str, path: Path, seconds: float = 3.0) -> Diagnosis:
         n = len(frames)
     except MediaError as e:
         return Diagnosis(eid, str(path), False, str(e))
-    notes = [f"{info.video_codec} {info.width}x{info.height}"]
+    fps = f" {info.avg_fps:.3g} fps" if info.avg_fps else ""
+    notes = [f"{info.video_codec} {info.width}x{info.height}{fps}"]
     if info.duration_s is not None:
         notes.append(f"{info.duration_s:.0f} s")
-    notes.append(res.audio_note or f"audio {info.audio_codec} {info.audio_rate} Hz")
+    notes.append(
+        res.audio_note or f"audio {info.audio_codec} {info.audio_rate} Hz {info.audio_channels} ch"
+    )
     if res.corrupt_packets:
         notes.append(f"{res.corrupt_packets} corrupt packets")
     return Diagnosis(eid, str(path), n > 0, ", ".join(notes))

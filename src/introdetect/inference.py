@@ -16,12 +16,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from introdetect.data import Episode, load_episodes, pad_sequences
+from introdetect.data import Episode, load_raw, pad_sequences
+from introdetect.decision import refine_all, season_consistent
 from introdetect.fileio import write_json
+from introdetect.inputs import InputSpec
 from introdetect.model import IntroDetector
 from introdetect.params import PredictParams, RepetitionParams
 from introdetect.postprocess import extract_best_interval, smooth_predictions
 from introdetect.repetition import unsupervised_answer
+from introdetect.store import read_attrs
 
 
 @dataclass
@@ -87,6 +90,22 @@ def _decide(
     return Detection(e.episode_id, interval, presence, presence * score, source, probs, e.fps)
 
 
+def season_decisions(
+    dets: list[Detection],
+    pp: PredictParams,
+    groups: dict[str, str] | None,
+    videos: dict[str, Path] | None,
+    min_mean: float,
+) -> list[Detection]:
+    """The season-level steps after the per-episode answers (``predict.season_consistent``,
+    ``predict.refine``): the same for the model and the model-free detector."""
+    if pp.season_consistent and groups:
+        dets = season_consistent(dets, groups, min_mean)
+    if pp.refine and videos:
+        dets = refine_all(dets, videos, pp.refine_search_s)
+    return dets
+
+
 def predict_episodes(
     model: IntroDetector,
     meta: dict[str, Any],
@@ -94,39 +113,49 @@ def predict_episodes(
     feature_dir: str | Path,
     rep_dir: str | Path | None,
     pp: PredictParams,
+    groups: dict[str, str] | None = None,
+    videos: dict[str, Path] | None = None,
 ) -> list[Detection]:
     """The model's answer for each of ``episode_ids`` (in that order) from the feature files
-    in ``feature_dir`` (and repetition channels in ``rep_dir`` when the model uses them);
-    episodes whose features are missing get a ``no_features`` detection."""
+    in ``feature_dir`` (and repetition channels in ``rep_dir`` when the model uses them),
+    made consistent within each season of ``groups`` and refined on ``videos``; episodes
+    whose features are missing get a ``no_features`` detection."""
     items = [(eid, "", None, None) for eid in episode_ids]
-    use_rep = bool(meta.get("repetition"))
-    if use_rep and rep_dir is None:
+    spec = InputSpec.from_meta(meta)
+    if spec.repetition and rep_dir is None:
         raise ValueError("this model reads repetition channels: give rep_dir")
-    episodes, missing = load_episodes(
-        items, feature_dir, meta["use_mels"], meta["provenance"], rep_dir if use_rep else None
+    raws, missing = load_raw(
+        items, feature_dir, meta["provenance"], rep_dir if spec.repetition else None
     )
-    found = {d.episode_id: d for d in detect(model, episodes, pp)}
+    episodes = [spec.episode(e) for e in raws]
+    dets = season_decisions(detect(model, episodes, pp), pp, groups, videos, pp.threshold)
+    found = {d.episode_id: d for d in dets}
     return [found.get(eid) or Detection.missing(eid, missing[eid]) for eid in episode_ids]
 
 
 def unsupervised_episodes(
     episode_ids: list[str],
     rep_dir: str | Path,
-    fps: float,
+    feature_dir: str | Path,
     pp: PredictParams,
     rp: RepetitionParams,
+    groups: dict[str, str] | None = None,
+    videos: dict[str, Path] | None = None,
 ) -> list[Detection]:
-    """The model-free answer for each episode from its repetition channels in ``rep_dir``."""
+    """The model-free answer for each episode from its repetition channels in ``rep_dir``
+    (and its feature file's timing), with the same season decisions as the model's."""
     out = []
     for eid in episode_ids:
-        path = Path(rep_dir) / f"{eid}.npy"
-        if not path.exists():
+        path, feats = Path(rep_dir) / f"{eid}.npy", Path(feature_dir) / f"{eid}.h5"
+        if not path.exists() or not feats.exists():
             out.append(Detection.missing(eid, f"{path}: no repetition features"))
             continue
-        rep = np.load(path)
-        iv, share = unsupervised_answer(rep, fps, pp, rp)
+        rep, attrs = np.load(path), read_attrs(feats)
+        fps, end = float(attrs["fps"]), float(attrs["duration_s"])
+        ended = end < float(attrs["window_s"]) - 1.0  # the episode's end is in the window
+        iv, share = unsupervised_answer(rep, fps, pp, rp, end if ended else None)
         out.append(Detection(eid, iv, share, share, "repetition", rep[:, 3], fps))
-    return out
+    return season_decisions(out, pp, groups, videos, rp.min_share)
 
 
 def write_detections(

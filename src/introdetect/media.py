@@ -171,15 +171,10 @@ class DecodeStats:
     # how far (s) the sampled frame's start lies from each step centre: with every frame
     # decoded this is under one frame interval; skipping non-reference frames raises it
     sample_err_max_s: float = 0.0
-    sample_err_sum_s: float = 0.0
     # seconds spent in the decoder, in converting sampled frames, in audio (resample + sink)
     decode_s: float = 0.0
     convert_s: float = 0.0
     audio_s: float = 0.0
-
-    @property
-    def sample_err_mean_s(self) -> float:
-        return self.sample_err_sum_s / max(self.n_steps, 1)
 
 
 class StepSampler:
@@ -446,7 +441,6 @@ class EpisodeDecoder:
         """Convert the frame a step shows, recording how far it lies from the centre."""
         err = abs((step + 0.5) / self.opts.fps - frame_t)
         self.stats.sample_err_max_s = max(self.stats.sample_err_max_s, err)
-        self.stats.sample_err_sum_s += err
         t0 = time.perf_counter()
         out = self.convert(frame, self.opts.frame_size)
         self.stats.convert_s += time.perf_counter() - t0

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 Interval = tuple[float, float] | list[float] | None
+WITHIN = (0.5, 1, 2)  # "both boundaries within k seconds" for these k
 
 
 def interval_iou(a: Interval, b: Interval) -> float:
@@ -36,14 +37,18 @@ def episode_scores(pred: Interval, label: Interval) -> dict[str, Any]:
         row["start_err"] = abs(pred[0] - label[0])
         row["end_err"] = abs(pred[1] - label[1])
         worst = max(row["start_err"], row["end_err"])
-        row["within_1s"], row["within_2s"] = worst <= 1.0, worst <= 2.0
+        for k in WITHIN:
+            row[f"within_{k}s"] = worst <= k
     else:
-        row["within_1s"] = row["within_2s"] = pred is None and label is None
+        for k in WITHIN:
+            row[f"within_{k}s"] = pred is None and label is None
     return row
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean IoU, IoU >= 0.5 share, within 1 s / 2 s shares, MAE start/end, presence accuracy."""
+    """Mean IoU, IoU >= 0.5 share, within 0.5 / 1 / 2 s shares, MAE start/end, median and
+    90th-percentile boundary error (both boundaries of every episode where label and
+    prediction have an interval), presence accuracy."""
     if not rows:
         return {"n": 0}
     starts = [r["start_err"] for r in rows if r["start_err"] is not None]
@@ -53,9 +58,13 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "n": len(rows),
         "mean_iou": round(float(ious.mean()), 4),
         "iou_ge_0.5": round(float((ious >= 0.5).mean()), 4),
-        "within_1s": round(float(np.mean([r["within_1s"] for r in rows])), 4),
-        "within_2s": round(float(np.mean([r["within_2s"] for r in rows])), 4),
+        **{
+            f"within_{k}s": round(float(np.mean([r[f"within_{k}s"] for r in rows])), 4)
+            for k in WITHIN
+        },
         "mae_start_s": round(float(np.mean(starts)), 3) if starts else None,
         "mae_end_s": round(float(np.mean(ends)), 3) if ends else None,
+        "median_boundary_err_s": round(float(np.median(starts + ends)), 3) if starts else None,
+        "p90_boundary_err_s": round(float(np.percentile(starts + ends, 90)), 3) if starts else None,
         "presence_acc": round(float(np.mean([r["presence_correct"] for r in rows])), 4),
     }

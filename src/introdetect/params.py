@@ -25,8 +25,11 @@ class ParamsError(IntrodetectError):
 
 @dataclass(frozen=True)
 class SynthParams:
-    """Demo dataset generator (see ``introdetect.synth``)."""
+    """Demo dataset generator: ``realistic`` (``introdetect.devset``: real footage, recaps,
+    idents, credits, long cold opens) or ``simple`` (``introdetect.synth``: the first toy
+    demo, noise textures and a title card)."""
 
+    kind: Literal["realistic", "simple"] = "realistic"
     seed: int = 0
     out_dir: str = "data/demo"
     n_train_series: int = 6
@@ -126,6 +129,8 @@ class ModelParams:
     layers: int = 2
     dropout: float = 0.3
     use_mels: bool = True
+    appearance: bool = True  # ResNet18 ++ audio features per step (series-specific)
+    evidence: bool = False  # known intros, position, content cues (introdetect.evidence)
     repetition: bool = False
 
 
@@ -145,7 +150,8 @@ class TrainParams:
     step_pos_weight: float = 3.0
     weight_decay: float = 1e-4
     val_fraction: float = 0.2
-    val_split: Literal["series", "episodes"] = "series"
+    val_split: Literal["mixed", "series", "episodes"] = "mixed"
+    select: Literal["iou", "loss"] = "iou"
     augment: bool = True
 
 
@@ -157,8 +163,11 @@ class PredictParams:
     smooth_s: float = 1.0
     threshold: float = 0.5
     presence_threshold: float = 0.5
-    min_len_s: float = 1.5
+    min_len_s: float = 1.0
     max_len_s: float = 30.0
+    season_consistent: bool = True  # one intro length per season (introdetect.decision)
+    refine: bool = True  # snap boundaries to the nearest cut or fade in the video
+    refine_search_s: float = 1.5  # how far from the coarse boundary to look
 
 
 @dataclass(frozen=True)
@@ -209,6 +218,7 @@ _RANGES: dict[tuple[str, str], tuple[typing.Callable[[Any], bool], str]] = {
     ("predict", "smooth_s"): (lambda v: v >= 0, ">= 0"),
     ("predict", "min_len_s"): (lambda v: v >= 0, ">= 0"),
     ("predict", "max_len_s"): (lambda v: v > 0, "> 0"),
+    ("predict", "refine_search_s"): (lambda v: 0 < v <= 5, "(0, 5]"),
     ("data", "min_intro_s"): (lambda v: v >= 0, ">= 0"),
     ("data", "max_intro_s"): (lambda v: v > 0, "> 0"),
     ("synth", "no_intro_fraction"): (lambda v: 0 <= v < 1, "[0, 1)"),

@@ -141,10 +141,17 @@ def compute_repetition(
 
 
 def unsupervised_answer(
-    rep: np.ndarray, fps: float, pp: PredictParams, rp: RepetitionParams
+    rep: np.ndarray, fps: float, pp: PredictParams, rp: RepetitionParams, end_s: float | None = None
 ) -> tuple[tuple[float, float] | None, float]:
-    """The model-free answer for one episode: (interval rounded to 0.01 s or None, share)."""
-    det = unsupervised_detect(rep, fps, pp.min_len_s, pp.max_len_s, rp.min_share)
+    """The model-free answer for one episode: (interval rounded to 0.01 s or None, share).
+
+    ``end_s``: where the episode ends when that is inside the analysed window; its last
+    fifth is then not a candidate (end credits replay the theme and repeat in every
+    episode, but no intro comes that late)."""
+    late = None
+    if end_s is not None:
+        late = (np.arange(len(rep)) + 0.5) / fps > 0.8 * end_s
+    det = unsupervised_detect(rep, fps, pp.min_len_s, pp.max_len_s, rp.min_share, late=late)
     if det is None:
         return None, 0.0
     return (round(det[0], 2), round(det[1], 2)), det[2]
@@ -163,8 +170,11 @@ def unsupervised_detect(
     max_len_s: float,
     min_share: float = 0.34,
     smooth_s: float = 0.5,
+    late: np.ndarray | None = None,
 ) -> tuple[float, float, float] | None:
     """The best run of steps shared (as aligned repeats) by at least ``min_share`` of the
-    other episodes; ``(start, end, mean share)`` or None."""
+    other episodes, outside the ``late`` steps; ``(start, end, mean share)`` or None."""
     share = smooth_predictions(rep[:, 3], fps, "gaussian", smooth_s)
+    if late is not None:
+        share = np.where(late, 0.0, share)
     return extract_best_interval(share, fps, min_share, min_len_s, max_len_s)

@@ -375,7 +375,7 @@ def render_episode(ep: EpisodeSpec, series: SeriesSpec, path: Path) -> None:
     tmp.replace(path)
 
 
-def _episode_name(ep: EpisodeSpec, s: SeriesSpec) -> str:
+def episode_name(ep: EpisodeSpec, s: SeriesSpec) -> str:
     if s.name_style == 0:
         return f"{s.name}. {ep.season} сезон, {ep.number} серия"
     if s.name_style == 1:
@@ -390,7 +390,7 @@ def _label_rows(
     rows = {}
     for ep in eps:
         s = series[ep.series]
-        row = {"url": f"https://example.invalid/video{ep.episode_id}", "name": _episode_name(ep, s)}
+        row = {"url": f"https://example.invalid/video{ep.episode_id}", "name": episode_name(ep, s)}
         if ep.intro_start is None:
             row |= {"start": None, "end": None}
         else:
@@ -466,4 +466,10 @@ def run_demo_data(p: Params) -> None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "SKIPPED").write_text("data.source is not 'demo'; no demo data generated\n")
         return
-    generate_dataset(p.synth, out, workers=os.cpu_count() or 1)
+    workers = os.cpu_count() or 1
+    if p.synth.kind == "realistic":
+        from introdetect.devset.generate import generate
+
+        generate(p.synth, out, workers=workers)
+    else:
+        generate_dataset(p.synth, out, workers=workers)

@@ -33,34 +33,41 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def split_train_val(
-    episodes: list[Episode], val_fraction: float, mode: str, seed: int
-) -> tuple[list[Episode], list[Episode], str]:
-    """Hold out whole series (``mode=series``, needs >= 3 series) so validation loss measures
-    what matters on new shows; otherwise a share of each series' episodes. Returns
-    (train, val, description)."""
+def _hold_out_episodes(eps: list, val_fraction: float, rng: np.random.Generator):
+    """A share of each series' episodes (one at least where a series has three or more)."""
+    train, val = [], []
+    for s in sorted({e.series for e in eps}):
+        mine = [e for e in eps if e.series == s]
+        order = rng.permutation(len(mine))
+        n_val = int(math.floor(val_fraction * len(mine) + 0.5)) if len(mine) > 1 else 0
+        n_val = max(n_val, 1 if len(mine) >= 3 else 0)
+        val += [mine[i] for i in order[:n_val]]
+        train += [mine[i] for i in order[n_val:]]
+    return train, val
+
+
+def split_train_val(episodes: list, val_fraction: float, mode: str, seed: int):
+    """(train, val, description) of items with a ``series``. ``series``: hold out whole
+    series (needs >= 3), which is what matters on new shows; ``episodes``: a share of each
+    series' episodes; ``mixed`` (default): both, so the chosen checkpoint is good on held-out
+    episodes of known series and on series never seen."""
     rng = np.random.default_rng(seed)
     series = sorted({e.series for e in episodes})
-    if mode == "series" and len(series) >= 3:
+    val_series: set[str] = set()
+    if mode in ("series", "mixed") and len(series) >= 3:
         n_val = max(1, round(val_fraction * len(series)))
         val_series = set(rng.permutation(series)[:n_val].tolist())
-        train = [e for e in episodes if e.series not in val_series]
-        val = [e for e in episodes if e.series in val_series]
-        return train, val, f"series hold-out: {sorted(val_series)}"
-    if mode == "series":
-        log.warning(
-            "only %d series: validating on held-out episodes instead of series", len(series)
-        )
-    train, val = [], []
-    for s in series:
-        eps = [e for e in episodes if e.series == s]
-        order = rng.permutation(len(eps))
-        n_val = int(math.floor(val_fraction * len(eps) + 0.5)) if len(eps) > 1 else 0
-        val += [eps[i] for i in order[:n_val]]
-        train += [eps[i] for i in order[n_val:]]
-    if not val and len(train) > 1:
+    elif mode == "series":
+        log.warning("only %d series: validating on held-out episodes instead", len(series))
+    held = [e for e in episodes if e.series in val_series]
+    rest = [e for e in episodes if e.series not in val_series]
+    if mode == "series" and held:
+        return rest, held, f"series hold-out: {sorted(val_series)}"
+    train, val = _hold_out_episodes(rest, val_fraction, rng)
+    if not val and not held and len(train) > 1:
         val = [train.pop()]
-    return train, val, "episode hold-out within series"
+    how = f"series hold-out: {sorted(val_series)}; " if held else ""
+    return train, held + val, how + f"{len(val)} episodes of the other series"
 
 
 def input_stats(episodes: list[Episode]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -126,6 +133,8 @@ class FitResult:
 
     best_epoch: int = 0
     best_val_loss: float = float("inf")
+    best_val_iou: float = 0.0
+    min_val_loss: float = float("inf")
     epochs_run: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
     split: str = ""
@@ -164,23 +173,23 @@ def load_checkpoint(path: str | Path) -> tuple[IntroDetector, dict[str, Any]]:
     return model, meta
 
 
-def fit(
-    episodes: list[Episode],
-    mp: ModelParams,
-    tp: TrainParams,
-    checkpoint: str | Path,
-    meta: dict[str, Any],
-    live: Any = None,
-) -> FitResult:
-    """Train on ``episodes`` with early stopping; the best model by validation loss is saved
-    to ``checkpoint`` together with ``meta`` (params, feature provenance, ...)."""
-    seed_everything(tp.seed)
-    train_eps, val_eps, how = split_train_val(episodes, tp.val_fraction, tp.val_split, tp.seed)
-    log.info("training on %d episodes, validating on %d (%s)", len(train_eps), len(val_eps), how)
-    in_dim = train_eps[0].x.shape[1]
-    model_args = {"in_dim": in_dim, "hidden": mp.hidden, "layers": mp.layers, "dropout": mp.dropout}
-    model = IntroDetector(**model_args)
-    model.set_normalisation(*input_stats(train_eps))
+@torch.no_grad()
+def validation_iou(model: IntroDetector, episodes: list[Episode]) -> float:
+    """Mean IoU of the model's answers (default decoding) against the episodes' labels:
+    what selects the checkpoint, since a validation loss rises as soon as the model starts
+    memorising while its answers may still get better."""
+    from introdetect.inference import detect
+    from introdetect.metrics import interval_iou
+    from introdetect.params import PredictParams
+
+    if not episodes:
+        return 0.0
+    dets = detect(model, episodes, PredictParams())
+    truth = [(e.start_s, e.end_s) if e.start_s is not None else None for e in episodes]
+    return float(np.mean([interval_iou(d.interval, t) for d, t in zip(dets, truth, strict=True)]))
+
+
+def _loaders(train_eps: list[Episode], val_eps: list[Episode], tp: TrainParams):
     gen = torch.Generator().manual_seed(tp.seed)
     train_loader = DataLoader(
         IntroDataset(train_eps, augment=tp.augment, seed=tp.seed),
@@ -189,30 +198,62 @@ def fit(
         collate_fn=collate,
         generator=gen,
     )
-    val_loader = DataLoader(
-        IntroDataset(val_eps or train_eps), batch_size=tp.batch_size, collate_fn=collate
-    )
+    val_loader = DataLoader(IntroDataset(val_eps), batch_size=tp.batch_size, collate_fn=collate)
+    return train_loader, val_loader
+
+
+def fit(
+    train_eps: list[Episode],
+    val_eps: list[Episode],
+    mp: ModelParams,
+    tp: TrainParams,
+    checkpoint: str | Path,
+    meta: dict[str, Any],
+    live: Any = None,
+    split: str = "",
+) -> FitResult:
+    """Train on ``train_eps``; keep the best epoch on ``val_eps`` (by mean IoU of the
+    answers, ties and ``train.select: loss`` by validation loss) in ``checkpoint`` together
+    with ``meta``; stop early by ``train.stop_rule``."""
+    seed_everything(tp.seed)
+    val_eps = val_eps or train_eps
+    log.info("training on %d episodes, validating on %d (%s)", len(train_eps), len(val_eps), split)
+    in_dim = train_eps[0].x.shape[1]
+    model_args = {"in_dim": in_dim, "hidden": mp.hidden, "layers": mp.layers, "dropout": mp.dropout}
+    model = IntroDetector(**model_args)
+    model.set_normalisation(*input_stats(train_eps))
+    train_loader, val_loader = _loaders(train_eps, val_eps, tp)
     opt = torch.optim.Adam(model.parameters(), lr=tp.lr, weight_decay=tp.weight_decay)
-    res = FitResult(split=how, n_train=len(train_eps), n_val=len(val_eps))
+    res = FitResult(split=split, n_train=len(train_eps), n_val=len(val_eps))
     full_meta = {**meta, "model_args": model_args}
-    bad_epochs = 0
+    best_key, bad_epochs = (-math.inf, -math.inf), 0
     bar = tqdm(range(1, tp.epochs + 1), desc="train", unit="epoch")
     for epoch in bar:
         train_loss = train_one_epoch(model, train_loader, opt, tp)
         val_loss = evaluate_loss(model, val_loader, tp)
-        res.history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
+        val_iou = validation_iou(model, val_eps) if tp.select == "iou" else 0.0
+        res.history.append(
+            {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "val_iou": val_iou}
+        )
         res.epochs_run = epoch
-        bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
+        bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}", iou=f"{val_iou:.3f}")
         if live is not None:
-            live.log_metric("train_loss", train_loss)
-            live.log_metric("val_loss", val_loss)
+            for k in ("train_loss", "val_loss", "val_iou"):
+                live.log_metric(k, res.history[-1][k])
             live.next_step()
-        if val_loss < res.best_val_loss:
-            res.best_val_loss, res.best_epoch, bad_epochs = val_loss, epoch, 0
-            save_checkpoint(checkpoint, model, full_meta | {"epoch": epoch, "val_loss": val_loss})
+        key = (round(val_iou, 4), -val_loss)
+        if key > best_key:
+            best_key, bad_epochs = key, 0
+            res.best_val_loss, res.best_epoch, res.best_val_iou = val_loss, epoch, val_iou
+            save_checkpoint(
+                checkpoint,
+                model,
+                full_meta | {"epoch": epoch, "val_loss": val_loss, "val_iou": val_iou},
+            )
         else:
             bad_epochs += 1
-        if tp.stop_rule == "seed" and val_loss > res.best_val_loss * 1.1:
+        res.min_val_loss = min(res.min_val_loss, val_loss)
+        if tp.stop_rule == "seed" and val_loss > res.min_val_loss * 1.1:
             log.info("stopping at epoch %d: val loss %.4f > 1.1 x best", epoch, val_loss)
             break
         if tp.stop_rule == "patience" and bad_epochs >= tp.patience:

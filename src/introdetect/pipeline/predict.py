@@ -28,14 +28,17 @@ def run(
     """Write ``out`` (``{id: [start, end] | null}``), its ``presence`` sidecar and the
     model-free answers ``unsupervised``."""
     net, meta = load_checkpoint(model)
-    ids = [r.episode_id for r in read_index(index) if r.has_video]
-    dets = predict_episodes(net, meta, ids, features, repetition, p.predict)
+    rows = [r for r in read_index(index) if r.has_video]
+    ids = [r.episode_id for r in rows]
+    seasons = {r.episode_id: r.series for r in rows}  # a season = a series' test episodes
+    videos = {r.episode_id: Path(r.path) for r in rows}
+    dets = predict_episodes(net, meta, ids, features, repetition, p.predict, seasons, videos)
     for d in dets:
         if d.source.startswith("no_features"):
             log.warning("predict: %s", d.source)
     write_detections(dets, out, presence)
-    fps = float(meta["feature_identity"]["fps"])
-    write_detections(
-        unsupervised_episodes(ids, repetition, fps, p.predict, p.repetition), unsupervised
+    free = unsupervised_episodes(
+        ids, repetition, features, p.predict, p.repetition, seasons, videos
     )
+    write_detections(free, unsupervised)
     return {"episodes": len(dets), "with_intro": sum(d.interval is not None for d in dets)}

@@ -7,12 +7,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from introdetect.data import load_episodes
+from introdetect.data import load_raw
 from introdetect.errors import IntrodetectError
 from introdetect.fileio import write_json, write_text
 from introdetect.index import read_index
+from introdetect.inputs import InputSpec, training_spec
 from introdetect.params import Params, feature_identity
-from introdetect.training import fit, provenance
+from introdetect.training import fit, provenance, split_train_val
 
 log = logging.getLogger(__name__)
 
@@ -21,15 +22,13 @@ class TrainError(IntrodetectError):
     """There is not enough to train on."""
 
 
-def checkpoint_meta(p: Params, attrs: dict[str, Any]) -> dict[str, Any]:
+def checkpoint_meta(p: Params, attrs: dict[str, Any], spec: InputSpec) -> dict[str, Any]:
     """What a checkpoint carries besides the weights: everything that defines the model's
-    input (feature identity and provenance, mels, repetition channels and their settings),
-    and the model/train params for the record. Nothing about how to run it."""
-    return {
+    input (feature identity and provenance, the input spec with its templates, repetition
+    settings), and the model/train params for the record. Nothing about how to run it."""
+    return spec.to_meta() | {
         "feature_identity": feature_identity(p.features),
         "provenance": provenance(attrs),
-        "use_mels": p.model.use_mels,
-        "repetition": p.model.repetition,
         # how the repetition channels were made (min_share is a detector setting, not input)
         "repetition_params": {
             k: v for k, v in dataclasses.asdict(p.repetition).items() if k != "min_share"
@@ -48,17 +47,25 @@ def run(
     rows = [r for r in read_index(index) if r.labelled and r.has_video]
     items = [(r.episode_id, r.series, r.start_s, r.end_s) for r in rows]
     rep_dir = repetition if p.model.repetition else None
-    episodes, missing = load_episodes(items, features, p.model.use_mels, rep_dir=rep_dir)
+    raws, missing = load_raw(items, features, rep_dir=rep_dir)
     for reason in missing.values():
         log.warning("train: %s", reason)
-    if len(episodes) < 2:
-        raise TrainError(f"train: {len(episodes)} usable training episodes; need at least 2")
+    if len(raws) < 2:
+        raise TrainError(f"train: {len(raws)} usable training episodes; need at least 2")
+    tp, mp = p.train, p.model
+    train_raw, val_raw, how = split_train_val(raws, tp.val_fraction, tp.val_split, tp.seed)
+    # known intros of the training part only, so validation sees no template of its own
+    spec = training_spec(train_raw, mp.use_mels, mp.appearance, mp.evidence, mp.repetition)
+    train_eps = [spec.episode(e, training=True) for e in train_raw]
+    val_eps = [spec.episode(e) for e in val_raw]
+    spec.add_templates(val_raw)  # the model answers with every labelled intro it knows
     try:
         live = Live("dvclive", dvcyaml=None, save_dvc_exp=False, report=None)
     except Exception as e:  # e.g. a git repo without commits: train anyway, plots by hand
         log.warning("DVCLive unavailable (%s); writing loss plots without it", e)
         live = None
-    res = fit(episodes, p.model, p.train, model, checkpoint_meta(p, episodes[0].attrs), live)
+    meta = checkpoint_meta(p, raws[0].attrs, spec)
+    res = fit(train_eps, val_eps, mp, tp, model, meta, live, split=how)
     if live is not None:
         live.end()
     else:
@@ -66,6 +73,7 @@ def run(
     out = {
         "best_epoch": res.best_epoch,
         "best_val_loss": round(res.best_val_loss, 5),
+        "best_val_iou": round(res.best_val_iou, 4),
         "epochs_run": res.epochs_run,
         "n_train": res.n_train,
         "n_val": res.n_val,

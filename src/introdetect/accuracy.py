@@ -1,0 +1,119 @@
+"""Accuracy on development sets that look like real seasons (``introdetect.devset``), scored
+against their frame-exact truth, seen and unseen series apart.
+
+:func:`run_on_dataset` runs the pipeline stages in-process on one generated dataset
+(features and repetition channels shared by every variant of params), :func:`score` turns
+predictions into the summary rows of :mod:`introdetect.metrics`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import statistics
+from pathlib import Path
+from typing import Any
+
+from introdetect.metrics import episode_scores, summarize
+from introdetect.params import Params, SynthParams
+from introdetect.pipeline import featurize, predict, prepare, repetition, train
+
+log = logging.getLogger(__name__)
+
+# development-set sizes: "demo" is params.yaml's synth section; "large" is for decisions
+LARGE = {
+    "n_train_series": 6,
+    "n_unseen_series": 4,
+    "train_episodes_per_series": 6,
+    "test_episodes_per_seen_series": 2,
+    "episodes_per_unseen_series": 4,
+    "max_cold_open_s": 300.0,
+    "tail_s": (60.0, 150.0),
+    "n_broken_labels": 5,
+}
+
+
+def dataset_params(base: SynthParams, size: str, seed: int, out_dir: Path) -> SynthParams:
+    """The synth params of a development set of ``size`` (demo | large) and ``seed``."""
+    extra = LARGE if size == "large" else {}
+    return dataclasses.replace(base, kind="realistic", seed=seed, out_dir=str(out_dir), **extra)
+
+
+def with_dataset(p: Params, data_dir: Path) -> Params:
+    """``p`` reading the generated dataset in ``data_dir``."""
+    data = dataclasses.replace(
+        p.data,
+        source="dirs",
+        train_dir=str(data_dir / "train"),
+        train_labels=str(data_dir / "train_labels.json"),
+        test_dir=str(data_dir / "test"),
+        test_labels=str(data_dir / "test_labels.json"),
+    )
+    return dataclasses.replace(p, data=data)
+
+
+def run_on_dataset(p: Params, data_dir: Path, work: Path, variant: str) -> dict[str, Path]:
+    """Prepare, featurize and repetition once per dataset (``work``), then train and predict
+    for ``variant`` (``work/<variant>``); returns the prediction files."""
+    p = with_dataset(p, data_dir)
+    index, feats, reps = work / "index", work / "features", work / "repetition"
+    prepare.run(p, index)
+    featurize.run(p, index, feats)
+    repetition.run(p, index, feats, reps)
+    out = work / variant
+    model = out / "best.pt"
+    train.run(p, index / "train.csv", feats / "train", reps / "train", model, out / "train.json")
+    files = {
+        "model": out / "predictions.json",
+        "model-free": out / "unsupervised.json",
+    }
+    predict.run(
+        p,
+        index / "test.csv",
+        feats / "test",
+        reps / "test",
+        model,
+        files["model"],
+        out / "presence.json",
+        files["model-free"],
+    )
+    return files
+
+
+def truth_rows(data_dir: Path) -> dict[str, dict[str, Any]]:
+    """``{id: {"intro": [a, b] | None, "seen": bool, "series": str}}`` of the test split."""
+    truth = json.loads((data_dir / "truth.json").read_text(encoding="utf-8"))
+    series = {s["index"]: s for s in truth["series"]}
+    return {
+        eid: {
+            "intro": e["intro"],
+            "seen": series[e["series"]]["seen"],
+            "series": series[e["series"]]["name"],
+        }
+        for eid, e in truth["episodes"].items()
+        if e["split"] == "test"
+    }
+
+
+def median_baseline(data_dir: Path) -> tuple[float, float]:
+    """The median train interval (from the truth of the train split)."""
+    truth = json.loads((data_dir / "truth.json").read_text(encoding="utf-8"))
+    ivs = [e["intro"] for e in truth["episodes"].values() if e["split"] == "train" and e["intro"]]
+    return statistics.median(a for a, _ in ivs), statistics.median(b for _, b in ivs)
+
+
+def score_rows(preds: dict[str, Any], truth: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per-episode scores of ``preds`` against the frame-exact truth."""
+    return [
+        {"episode_id": eid, "seen": t["seen"], **episode_scores(preds.get(eid), t["intro"])}
+        for eid, t in truth.items()
+    ]
+
+
+def summarize_split(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Summary for seen and unseen series."""
+    return {
+        "seen": summarize([r for r in rows if r["seen"]]),
+        "unseen": summarize([r for r in rows if not r["seen"]]),
+    }

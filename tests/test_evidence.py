@@ -1,0 +1,103 @@
+"""Known-intro templates, content channels, the input spec's round trip through a
+checkpoint, season-consistent decisions and frame-accurate refinement."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import encode_h264
+
+from introdetect.data import RawEpisode
+from introdetect.decision import best_window, season_consistent
+from introdetect.evidence import EVIDENCE_CHANNELS, Centre, match_template, template_channels
+from introdetect.inference import Detection
+from introdetect.inputs import InputSpec, training_spec
+from introdetect.refine import refine_interval
+
+
+def _unit(x):
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_template_match_finds_the_intro_and_tolerates_a_slip():
+    rng = np.random.default_rng(0)
+    ep = _unit(rng.standard_normal((300, 64)).astype(np.float32))
+    tmpl = ep[100:116].copy()
+    s = match_template(ep, tmpl)
+    assert s[100:116].min() > 0.99 and np.delete(s, range(99, 117)).max() < 0.5
+    # the same intro one step longer per frame (a frame-rate change): still a match
+    stretched = np.repeat(tmpl, 2, axis=0)[::2][:16]
+    slipped = np.concatenate([tmpl[:8], tmpl[7:15]])
+    assert match_template(ep, slipped)[100:116].mean() > 0.85
+    assert match_template(ep, stretched)[100:116].mean() > 0.85
+
+
+def _raw(eid, series, n, intro, seed, shared):
+    rng = np.random.default_rng(seed)
+    vis = rng.standard_normal((n, 512)).astype(np.float32)
+    aud = np.abs(rng.standard_normal((n, 33))).astype(np.float32)
+    if intro is not None:
+        a = int(intro[0] * 2)
+        vis[a : a + len(shared[0])] = shared[0]
+        aud[a : a + len(shared[1])] = shared[1]
+    return RawEpisode(eid, series, vis, aud, None, 2.0, *(intro or (None, None)), {})
+
+
+def test_known_intro_channel_in_training_leaves_out_the_episode_itself():
+    rng = np.random.default_rng(1)
+    shared = (
+        rng.standard_normal((12, 512)).astype(np.float32) * 3,
+        np.abs(rng.standard_normal((12, 33))).astype(np.float32) * 3,
+    )
+    raws = [_raw(f"e{i}", "s", 120, (10.0 + 7 * i, 16.0 + 7 * i), i, shared) for i in range(4)]
+    spec = training_spec(raws, True, False, True, False)
+    assert len(spec.templates) == 4
+    ep = spec.episode(raws[0], training=True)
+    col = EVIDENCE_CHANNELS.index("tmpl_vis")
+    a, b = 20, 32  # the intro's steps
+    # found by the other 3 (a one-step slip is allowed, so the step before counts too)
+    assert ep.x[a:b, col].mean() > 0.9 > ep.x[: a - 1, col].max()
+    assert np.abs(ep.x_alt[:, col]).max() == 0.0  # as if its series were unseen: no template
+    # the spec (centre + templates) survives a checkpoint loaded with weights_only=True
+    meta = spec.to_meta()
+    torch.save(meta, "/tmp/_spec.pt")
+    back = InputSpec.from_meta(torch.load("/tmp/_spec.pt", weights_only=True))
+    assert np.allclose(back.build(raws[1]), spec.build(raws[1]), atol=1e-2)
+
+
+def test_template_channels_are_zero_without_templates():
+    c = Centre(np.zeros(4, np.float32), np.zeros(2, np.float32))
+    d = c.describe(np.ones((10, 4), np.float32), np.ones((10, 3), np.float32))
+    assert not template_channels(d, []).any()
+
+
+def _det(eid, iv, probs):
+    return Detection(eid, iv, 0.9, 0.8, "steps", np.asarray(probs, float), 2.0)
+
+
+def test_season_consistency_fixes_the_odd_length_out():
+    curve = np.zeros(100)
+    curve[20:32] = 0.9  # a 6 s intro ...
+    curve[32:50] = 0.55  # ... with the theme running on, over threshold in one episode
+    dets = [_det(f"e{i}", (10.0, 16.0), curve) for i in range(3)]
+    dets.append(_det("odd", (10.0, 25.0), curve))
+    out = season_consistent(dets, {d.episode_id: "s" for d in dets}, min_mean=0.5)
+    assert out[3].interval == (10.0, 16.0) and out[3].source.endswith("+season")
+    assert [d.interval for d in out[:3]] == [(10.0, 16.0)] * 3
+    assert best_window(curve, 2.0, 6.0)[:2] == (10.0, 16.0)
+
+
+def test_refine_snaps_to_the_cut(tmp_path):
+    """Coarse boundaries half a second off move to the cuts at 4.0 s and 9.0 s (25 fps)."""
+    rng = np.random.default_rng(3)
+    shots = [rng.integers(0, 255, (3, 4, 3), dtype=np.uint8) for _ in range(3)]
+
+    def frames():
+        for i in range(300):
+            k = 0 if i < 100 else (1 if i < 225 else 2)
+            yield np.kron(shots[k], np.ones((18, 16, 1), np.uint8)) + np.uint8(i % 3)
+
+    clip = encode_h264(tmp_path / "c.mp4", frames())
+    (a, b), moved = refine_interval(clip, (4.5, 8.5), search_s=1.5)
+    assert moved == 2 and a == pytest.approx(4.0, abs=0.001) and b == pytest.approx(9.0, abs=0.001)
