@@ -112,13 +112,34 @@ def load_raw(
 class IntroDataset(Dataset):
     """Episodes as training items; optional random crops that keep the intro inside."""
 
-    def __init__(self, episodes: list[Episode], augment: bool = False, seed: int = 0) -> None:
+    def __init__(
+        self, episodes: list[Episode], augment: bool = False, seed: int = 0, crop_s: float = 0.0
+    ) -> None:
         self.episodes = episodes
         self.augment = augment
+        self.crop_s = crop_s
         self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:
         return len(self.episodes)
+
+    def _crop(self, n: int, fps: float, start: float | None, end: float | None) -> tuple[int, int]:
+        """A random span ``[a, b)`` that keeps the intro, when there is one, whole inside:
+        about ``crop_s`` seconds long, or (``crop_s`` 0) from anywhere before the intro to
+        anywhere after it."""
+        if self.crop_s <= 0:
+            lo_max = int(start * fps) if start is not None else n // 2
+            a = int(self.rng.integers(0, max(1, lo_max + 1)))
+            hi_min = int(np.ceil(end * fps)) if end is not None else a + 10
+            return a, int(self.rng.integers(min(n, max(hi_min, a + 10)), n + 1))
+        want = min(n, max(int(self.crop_s * fps), 10))
+        if start is None:
+            a = int(self.rng.integers(0, n - want + 1))
+            return a, a + want
+        lo, hi = int(start * fps), min(n, int(np.ceil(end * fps)))
+        want = max(want, hi - lo)
+        a = int(self.rng.integers(max(0, hi - want), min(lo, n - want) + 1))
+        return a, a + want
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         ep = self.episodes[i]
@@ -127,13 +148,10 @@ class IntroDataset(Dataset):
             x = ep.x_alt
         start, end = ep.start_s, ep.end_s
         n = x.shape[0]
-        if self.augment and n > 20 and self.rng.random() < 0.5:
-            # Crop a random span of the sequence (cold opens of other lengths, shorter
-            # episodes); the intro, when there is one, stays whole inside the crop.
-            lo_max = int(start * fps) if start is not None else n // 2
-            a = int(self.rng.integers(0, max(1, lo_max + 1)))
-            hi_min = int(np.ceil(end * fps)) if end is not None else a + 10
-            b = int(self.rng.integers(min(n, max(hi_min, a + 10)), n + 1))
+        if self.augment and n > 20 and self.rng.random() < (0.8 if self.crop_s else 0.5):
+            # a crop around the intro: other cold-open lengths, shorter episodes, and far
+            # fewer steps to learn from when crop_s is set (balanced intro / other steps)
+            a, b = self._crop(n, fps, start, end)
             x = x[a:b]
             if start is not None:
                 start, end = start - a / fps, end - a / fps

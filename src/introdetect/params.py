@@ -116,9 +116,9 @@ class RepetitionParams:
     """Cross-episode repetition features (see ``introdetect.repetition``)."""
 
     max_others: int = 8
-    sim_threshold: float = 0.85
-    min_run_s: float = 2.0
-    min_share: float = 0.34
+    sim_threshold: float = 0.6
+    min_run_s: float = 1.0
+    min_share: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -129,9 +129,9 @@ class ModelParams:
     layers: int = 2
     dropout: float = 0.3
     use_mels: bool = True
-    appearance: bool = True  # ResNet18 ++ audio features per step (series-specific)
-    evidence: bool = False  # known intros, position, content cues (introdetect.evidence)
-    repetition: bool = False
+    appearance: bool = False  # ResNet18 ++ audio features per step (series-specific)
+    evidence: bool = True  # known intros, position, content cues (introdetect.evidence)
+    repetition: bool = True
 
 
 @dataclass(frozen=True)
@@ -153,6 +153,7 @@ class TrainParams:
     val_split: Literal["mixed", "series", "episodes"] = "mixed"
     select: Literal["iou", "loss"] = "iou"
     augment: bool = True
+    crop_s: float = 120.0  # > 0: train mostly on crops of this many seconds around the intro
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,7 @@ _RANGES: dict[tuple[str, str], tuple[typing.Callable[[Any], bool], str]] = {
     ("train", "w_step"): (lambda v: v >= 0, ">= 0"),
     ("train", "step_pos_weight"): (lambda v: v > 0, "> 0"),
     ("train", "val_fraction"): (lambda v: 0 < v < 1, "0 < val_fraction < 1"),
+    ("train", "crop_s"): (lambda v: v >= 0, ">= 0"),
     ("predict", "threshold"): (lambda v: 0 <= v <= 1, "[0, 1]"),
     ("predict", "presence_threshold"): (lambda v: 0 <= v <= 1, "[0, 1]"),
     ("predict", "smooth_s"): (lambda v: v >= 0, ">= 0"),

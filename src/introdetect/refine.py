@@ -103,4 +103,4 @@ def refine_interval(
         out.append(t if snapped is None else snapped)
     if out[1] - out[0] < 0.5:  # snapping must not collapse the intro
         return interval, 0
-    return (round(out[0], 3), round(out[1], 3)), moved
+    return (round(out[0], 2), round(out[1], 2)), moved  # the 0.01 s of every answer

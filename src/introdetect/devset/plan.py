@@ -68,6 +68,9 @@ class SeriesPlan:
     number_overlay: bool  # the intro shows the episode number in a corner
     establishing: Shot
     name_style: int
+    # the series' own footage ("its sets and cast"): (source, first s, last s) ranges that
+    # its content and its intro montage are cut from
+    pool: list[tuple[str, float, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -138,15 +141,38 @@ def intro_length(rng: np.random.Generator) -> float:
     return float(np.clip(rng.lognormal(math.log(5.0), 0.45), 1.0, 10.0))
 
 
-def plan_intro(rng: np.random.Generator, name: str, look, length: float) -> list[Shot]:
-    """1-4 shots of reserved footage or photos, the series name over the last one."""
+def _pool_shot(rng: np.random.Generator, kind: str, sec: float, pool, look) -> Shot:
+    source, lo, hi = pool[int(rng.integers(len(pool)))]
+    if source.startswith("photo:"):
+        return _photo_shot(rng, kind, sec, int(source[6:]), look)
+    return _footage_shot(rng, kind, sec, source, lo, hi, look)
+
+
+def series_pool(rng: np.random.Generator) -> list[tuple[str, float, float]]:
+    """Three 8-s windows of the content footage and two content photos."""
+    pool = []
+    for _ in range(3):
+        a = float(rng.uniform(CONTENT_RANGE[0], CONTENT_RANGE[1] - 8))
+        pool.append(("musicvideo", a, a + 8.0))
+    for k in rng.choice(np.arange(N_RESERVED_PHOTOS, len(PHOTOS)), 2, replace=False):
+        pool.append((f"photo:{int(k)}", 0.0, 0.0))
+    return pool
+
+
+def plan_intro(
+    rng: np.random.Generator, name: str, look, length: float, pool: list | None = None
+) -> list[Shot]:
+    """1-4 shots, the series name over the last one: a montage of the series' own footage
+    (``pool``, which its episodes show too) or of footage only the intro uses."""
     n = 1 if length < 2.5 else int(rng.integers(1, min(4, int(length / 1.2)) + 1))
     cuts = np.sort(rng.uniform(0, length, n - 1))
     lens = np.diff(np.concatenate([[0.0], cuts, [length]]))
     shots = []
     for sec in lens:
         pick = rng.random()
-        if pick < 0.45:
+        if pool and rng.random() < 0.5:
+            shot = _pool_shot(rng, "intro", sec, pool, look)
+        elif pick < 0.45:
             shot = _footage_shot(rng, "intro", sec, "musicvideo", *INTRO_RANGE, look)
         elif pick < 0.7:
             src = ("bunny", "carphone")[int(rng.integers(2))]
@@ -165,7 +191,8 @@ def plan_series(rng: np.random.Generator, index: int, name: str) -> SeriesPlan:
     seed = int(rng.integers(1 << 30))
     srng = np.random.default_rng(seed)
     look = _look(srng)
-    intro = plan_intro(srng, name, look, intro_length(srng))
+    pool = series_pool(srng)
+    intro = plan_intro(srng, name, look, intro_length(srng), pool)
     establishing = _photo_shot(srng, "content", float(srng.uniform(2, 4)), 0, look)
     establishing = replace(
         establishing, source=f"photo:{int(srng.integers(N_RESERVED_PHOTOS))}", audio="room"
@@ -182,6 +209,7 @@ def plan_series(rng: np.random.Generator, index: int, name: str) -> SeriesPlan:
         number_overlay=bool(srng.random() < 0.5),
         establishing=establishing,
         name_style=index % 3,
+        pool=pool,
     )
 
 
@@ -200,11 +228,14 @@ def ident_shot(studio: int) -> Shot:
     )
 
 
-def content_shot(rng: np.random.Generator, look, caption: bool = True) -> Shot:
-    """A shot of episode content with its own sound (speech, music, real music, room)."""
+def content_shot(rng: np.random.Generator, look, pool: list | None = None) -> Shot:
+    """A shot of episode content with its own sound (speech, music, real music, room):
+    mostly the series' own footage, framed anew each time."""
     sec = float(rng.uniform(2, 7))
     pick = rng.random()
-    if pick < 0.6:
+    if pool and rng.random() < 0.65:
+        shot = _pool_shot(rng, "content", sec, pool, look)
+    elif pick < 0.6:
         shot = _footage_shot(rng, "content", sec, "musicvideo", *CONTENT_RANGE, look)
     elif pick < 0.9:
         photo = int(rng.integers(N_RESERVED_PHOTOS, len(PHOTOS)))
@@ -213,7 +244,7 @@ def content_shot(rng: np.random.Generator, look, caption: bool = True) -> Shot:
         shot = _footage_shot(rng, "content", sec, "bikes", 0.0, 10.0, look)
     audio = str(rng.choice(["speech", "realmusic", "music", "room"], p=[0.55, 0.2, 0.1, 0.15]))
     text = ""
-    if caption and rng.random() < 0.15:
+    if rng.random() < 0.15:
         text = " ".join(rng.choice(WORDS, int(rng.integers(2, 5)))).capitalize()
     return replace(
         shot,
@@ -230,7 +261,10 @@ def _content(rng: np.random.Generator, s: SeriesPlan, seconds: float) -> list[Sh
     shots: list[Shot] = []
     total = 0.0
     while total < seconds:
-        shot = s.establishing if rng.random() < 0.06 else content_shot(rng, s.look)
+        if rng.random() < 0.06:  # same picture each time, never the same sound
+            shot = replace(s.establishing, audio_seed=int(rng.integers(1 << 30)))
+        else:
+            shot = content_shot(rng, s.look, s.pool)
         shots.append(shot)
         total += shot.seconds
     return shots
@@ -337,7 +371,7 @@ def plan_episode(
         if rng.random() < 0.3:  # the theme runs on under the first shot after the intro
             tail[0] = replace(tail[0], under_theme=sum(x.seconds for x in intro))
     shots += tail
-    pool += [x for x in cold + tail if x.kind == "content" and x is not s.establishing]
+    pool += [x for x in cold + tail if x.kind == "content"]
     if s.credits:
         shots.append(_credits(rng, s))
     return shots

@@ -1,0 +1,94 @@
+"""The realistic development set: real footage from installed packages, every confounder
+planned, frame-exact truth beside whole-second labels."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from introdetect.devset.generate import generate, plan_dataset
+from introdetect.labels import parse_time
+from introdetect.params import SynthParams
+from introdetect.refine import frame_changes
+
+TINY = SynthParams(
+    kind="realistic",
+    seed=5,
+    n_train_series=1,
+    n_unseen_series=1,
+    train_episodes_per_series=2,
+    test_episodes_per_seen_series=1,
+    episodes_per_unseen_series=1,
+    no_intro_fraction=0.0,
+    max_cold_open_s=30.0,
+    tail_s=(5.0, 8.0),
+    n_broken_labels=1,
+)
+
+
+def test_plans_hold_the_confounders_of_real_seasons():
+    big = SynthParams(kind="realistic", seed=1, n_train_series=6, n_unseen_series=4)
+    series, episodes = plan_dataset(big)
+    kinds = {s.kind for e in episodes for s in e.shots}
+    assert {"ident", "intro", "title", "credits", "content"} <= kinds
+    assert any(s.text.startswith("Previously on") for e in episodes for s in e.shots)
+    assert any(s.under_theme >= 0 for e in episodes for s in e.shots)  # theme runs on
+    lengths = [sum(x.seconds for x in s.intro) for s in series]
+    assert min(lengths) >= 1.0 and max(lengths) <= 10.0
+    # the same series' intro varies a little between episodes (trims, number overlays)
+    per_ep = {
+        e.episode_id: round(sum(x.seconds for x in e.shots if x.kind == "intro"), 2)
+        for e in episodes
+    }
+    assert len(set(per_ep.values())) > len(series)
+    assert plan_dataset(big)[1][3] == episodes[3]  # deterministic
+
+
+def test_one_rendered_episode_has_cuts_exactly_at_its_true_boundaries(tmp_path):
+    from dataclasses import replace
+
+    from introdetect.devset.render import render_episode
+
+    series, episodes = plan_dataset(TINY)
+    ep = next(e for e in episodes if any(s.kind == "intro" for s in e.shots))
+    first = next(i for i, s in enumerate(ep.shots) if s.kind == "intro")
+    shots = [replace(s, seconds=min(s.seconds, 2.0)) for s in ep.shots[max(0, first - 2) :]][:6]
+    ep = replace(ep, shots=shots, width=160, height=90)
+    truth = render_episode(ep, series[ep.series], tmp_path / "e.mp4")
+    a, b = truth["intro"]
+    fc = frame_changes(tmp_path / "e.mp4", 0.0, truth["duration_s"])
+    for t in (a, b):
+        if t <= 0 or t >= truth["duration_s"]:
+            continue
+        k = int(np.argmin(np.abs(fc.times - t)))
+        assert abs(fc.times[k] - t) < 1e-3 and fc.change[k] > 3 * np.median(fc.change)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dev")
+    generate(TINY, out, workers=1)
+    return out
+
+
+@pytest.mark.slow
+def test_truth_is_frame_exact_and_labels_are_whole_seconds(tiny):
+    truth = json.loads((tiny / "truth.json").read_text())
+    labels = json.loads((tiny / "train_labels.json").read_text())
+    labels |= json.loads((tiny / "test_labels.json").read_text())
+    assert len(truth["episodes"]) == 4 and set(labels) == set(truth["episodes"])
+    broken = 0
+    for eid, e in truth["episodes"].items():
+        a, b = e["intro"]
+        path = tiny / ("train/" + eid if e["split"] == "train" else "test") / f"{eid}.mp4"
+        fc = frame_changes(path, max(0.0, a - 0.5), b + 0.5)
+        for t in (a, b):  # a cut exactly at each true boundary
+            k = int(np.argmin(np.abs(fc.times - t)))
+            assert abs(fc.times[k] - t) < 1e-3 and fc.change[k] > 3 * np.median(fc.change)
+        start, end = parse_time(labels[eid]["start"]), parse_time(labels[eid]["end"])
+        assert start == int(start) and end == int(end)
+        broken += end < start
+        assert end < start or (abs(start - a) <= 1 and abs(end - b) <= 1)
+    assert broken == 1  # one start minute mistyped, like the real files
