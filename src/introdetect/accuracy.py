@@ -63,7 +63,15 @@ def run_on_dataset(p: Params, data_dir: Path, work: Path, variant: str) -> dict[
     repetition.run(p, index, feats, reps)
     out = work / variant
     model = out / "best.pt"
-    train.run(p, index / "train.csv", feats / "train", reps / "train", model, out / "train.json")
+    train.run(
+        p,
+        index / "train.csv",
+        feats / "train",
+        reps / "train",
+        model,
+        out / "train.json",
+        out / "dvclive",
+    )
     files = {
         "model": out / "predictions.json",
         "model-free": out / "unsupervised.json",

@@ -33,9 +33,17 @@ def run_stage(name: str, fn: Callable[..., Any], argv: list[str] | None = None) 
     ap = argparse.ArgumentParser(description=f"introdetect pipeline stage: {name}")
     ap.add_argument("--params", default="params.yaml", help="params file (default params.yaml)")
     ap.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    names = list(inspect.signature(fn).parameters)[1:]
-    for arg in names:
-        ap.add_argument(f"--{arg.replace('_', '-')}", required=True, type=Path, help=arg)
+    params = list(inspect.signature(fn).parameters.values())[1:]
+    names = [q.name for q in params]
+    for q in params:
+        required = q.default is inspect.Parameter.empty
+        ap.add_argument(
+            f"--{q.name.replace('_', '-')}",
+            required=required,
+            default=None if required else q.default,
+            type=Path,
+            help=q.name if required else f"{q.name} (default {q.default})",
+        )
     args = ap.parse_args(argv)
     setup_logging(args.verbose)
     log = logging.getLogger(f"introdetect.stage.{name}")

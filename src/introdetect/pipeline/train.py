@@ -39,9 +39,16 @@ def checkpoint_meta(p: Params, attrs: dict[str, Any], spec: InputSpec) -> dict[s
 
 
 def run(
-    p: Params, index: Path, features: Path, repetition: Path, model: Path, metrics: Path
+    p: Params,
+    index: Path,
+    features: Path,
+    repetition: Path,
+    model: Path,
+    metrics: Path,
+    live: Path = Path("dvclive"),
 ) -> dict[str, Any]:
-    """Train on the labelled episodes of ``index``; write ``model`` and ``metrics``."""
+    """Train on the labelled episodes of ``index``; write ``model``, ``metrics`` and the
+    training curves (DVCLive folder ``live``)."""
     from dvclive import Live
 
     rows = [r for r in read_index(index) if r.labelled and r.has_video]
@@ -60,16 +67,16 @@ def run(
     val_eps = [spec.episode(e) for e in val_raw]
     spec.add_templates(val_raw)  # the model answers with every labelled intro it knows
     try:
-        live = Live("dvclive", dvcyaml=None, save_dvc_exp=False, report=None)
+        live_log = Live(str(live), dvcyaml=None, save_dvc_exp=False, report=None)
     except Exception as e:  # e.g. a git repo without commits: train anyway, plots by hand
         log.warning("DVCLive unavailable (%s); writing loss plots without it", e)
-        live = None
+        live_log = None
     meta = checkpoint_meta(p, raws[0].attrs, spec)
-    res = fit(train_eps, val_eps, mp, tp, model, meta, live, split=how)
-    if live is not None:
-        live.end()
+    res = fit(train_eps, val_eps, mp, tp, model, meta, live_log, split=how)
+    if live_log is not None:
+        live_log.end()
     else:
-        _write_loss_plots(res.history, Path("dvclive/plots/metrics"))
+        _write_loss_plots(res.history, live / "plots" / "metrics")
     out = {
         "best_epoch": res.best_epoch,
         "best_val_loss": round(res.best_val_loss, 5),
