@@ -4,7 +4,6 @@ checkpoint, season-consistent decisions and frame-accurate refinement."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 from conftest import encode_h264
 
