@@ -88,3 +88,40 @@ def test_prepare_on_a_folder_without_videos(tmp_path):
         build_split("train", tmp_path / "empty", None, DataParams())
     with pytest.raises(DatasetError, match="video folder not found"):
         build_split("train", tmp_path / "missing", None, DataParams())
+
+
+class _Payload:
+    """Unpickling this runs code (creates a file) -- what a crafted model file would do."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import pathlib
+
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+def test_a_crafted_model_file_runs_no_code_and_fails_in_one_line(tmp_path):
+    import pickle
+
+    import torch
+
+    from introdetect.training import ModelError, load_checkpoint
+
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pt"
+    torch.save({"state_dict": {}, "model_args": _Payload(str(marker))}, evil)
+    with pytest.raises(ModelError, match=r"evil\.pt: not a loadable introdetect checkpoint"):
+        load_checkpoint(evil)
+    assert not marker.exists()
+    raw = tmp_path / "raw.pt"
+    raw.write_bytes(pickle.dumps(_Payload(str(marker))))
+    for bad in (raw, tmp_path / "text.pt", tmp_path / "tensor.pt"):
+        if bad.name == "text.pt":
+            bad.write_text("not a model\n")
+        if bad.name == "tensor.pt":
+            torch.save(torch.zeros(3), bad)
+        with pytest.raises(ModelError, match=bad.name):
+            load_checkpoint(bad)
+    assert not marker.exists()
