@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
+from introdetect.devset.sound import voice
 from introdetect.labels import format_time
 from introdetect.params import Params, SynthParams
 
@@ -292,17 +293,7 @@ def _content_audio(rng: np.random.Generator, sr: int, seconds: float) -> np.ndar
             chord = sum(np.sin(2 * np.pi * root * r * tt) for r in (1, 1.26, 1.5, 2))
             out[a:b] += 0.12 * chord * (0.6 + 0.4 * np.sin(2 * np.pi * 0.3 * tt))
         else:  # a speaker: harmonics of a wandering f0 shaped by formants, syllable envelope
-            f0 = rng.uniform(95, 230) * (1 + 0.08 * np.sin(2 * np.pi * rng.uniform(0.5, 2) * tt))
-            ph = 2 * np.pi * np.cumsum(f0) / sr
-            formants = rng.uniform([300, 900], [800, 2200])
-            voice = np.zeros_like(tt)
-            for k in range(1, 13):
-                fk = k * f0.mean()
-                gain = sum(np.exp(-(((fk - fm) / 250.0) ** 2)) for fm in formants) + 0.05
-                voice += gain * np.sin(k * ph)
-            syl = np.clip(np.sin(2 * np.pi * rng.uniform(3, 5.5) * tt), 0, None) ** 1.5
-            pauses = (np.sin(2 * np.pi * 0.35 * tt + rng.uniform(0, 6)) > -0.6).astype(float)
-            out[a:b] += 0.08 * voice * syl * pauses
+            out[a:b] += voice(rng, sr, tt)
         pos += seg
     return out.astype(np.float32)
 

@@ -47,22 +47,26 @@ def jingle(seed: int, sr: int, seconds: float) -> np.ndarray:
     return (0.25 * out).astype(np.float32)
 
 
-def speech(seed: int, sr: int, seconds: float) -> np.ndarray:
-    """A speaker: harmonics of a wandering f0 shaped by two formants, in syllables and
-    pauses."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * sr)) / sr
+def voice(rng: np.random.Generator, sr: int, t: np.ndarray) -> np.ndarray:
+    """A speaker over times ``t``: harmonics of a wandering f0 shaped by two formants, in
+    syllables and pauses (the toy demo's ``synth`` speaks with it too)."""
     f0 = rng.uniform(95, 230) * (1 + 0.08 * np.sin(2 * np.pi * rng.uniform(0.5, 2) * t))
     ph = 2 * np.pi * np.cumsum(f0) / sr
     formants = rng.uniform([300, 900], [800, 2200])
-    voice = np.zeros_like(t)
+    out = np.zeros_like(t)
     for k in range(1, 13):
         fk = k * f0.mean()
         gain = sum(np.exp(-(((fk - fm) / 250.0) ** 2)) for fm in formants) + 0.05
-        voice += gain * np.sin(k * ph)
+        out += gain * np.sin(k * ph)
     syl = np.clip(np.sin(2 * np.pi * rng.uniform(3, 5.5) * t), 0, None) ** 1.5
     pauses = (np.sin(2 * np.pi * 0.35 * t + rng.uniform(0, 6)) > -0.6).astype(float)
-    return (0.08 * voice * syl * pauses).astype(np.float32)
+    return 0.08 * out * syl * pauses
+
+
+def speech(seed: int, sr: int, seconds: float) -> np.ndarray:
+    """One speaker for ``seconds`` (deterministic from ``seed``)."""
+    t = np.arange(int(seconds * sr)) / sr
+    return voice(np.random.default_rng(seed), sr, t).astype(np.float32)
 
 
 def music_cue(seed: int, sr: int, seconds: float) -> np.ndarray:
