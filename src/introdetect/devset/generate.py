@@ -22,7 +22,6 @@ from tqdm import tqdm
 from introdetect.devset.plan import (
     EpisodePlan,
     SeriesPlan,
-    Shot,
     episode_encoding,
     plan_episode,
     plan_series,
@@ -151,6 +150,3 @@ def generate(p: SynthParams, out_dir: str | Path | None = None, workers: int = 2
     )
     log.info("development set: %d series, %d episodes in %s", len(series), len(episodes), out)
     return out
-
-
-__all__ = ["generate", "plan_dataset", "Shot"]

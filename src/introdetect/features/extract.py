@@ -27,7 +27,7 @@ from introdetect.errors import IntrodetectError
 from introdetect.features.audio import StepAudio
 from introdetect.features.frames import DeviceFrames
 from introdetect.features.visual import BACKBONE, EMBED_DIM, Backbone, load_backbone
-from introdetect.fileio import write_json
+from introdetect.fileio import is_temp, write_json
 from introdetect.media import DecodeOptions, DecodeStats, EpisodeDecoder, MediaError, frame_to_rgb
 from introdetect.params import FeatureParams, feature_identity
 from introdetect.store import (
@@ -371,8 +371,9 @@ def featurize_many(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.glob(".*.h5.*.tmp"):  # left by a killed run; never a real result
-        stale.unlink(missing_ok=True)
+    for stale in out_dir.iterdir():  # temp files of a killed run; never a real result
+        if is_temp(stale):
+            stale.unlink(missing_ok=True)
     fp = dataclasses.replace(fp, workers=resolve_workers(fp, backbone.device))
     config = feature_config(fp, backbone)
     summary = FeaturizeSummary()
