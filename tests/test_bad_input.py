@@ -72,9 +72,10 @@ def test_duplicate_ids_name_both_files(tmp_path):
     assert "a/ep1.mp4" in str(e.value) and "b/ep1.mkv" in str(e.value)
 
 
+@pytest.mark.logs_errors
 def test_folder_without_videos(tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("x")
-    assert main(["doctor", str(tmp_path)]) == 1
+    assert main(["doctor", str(tmp_path)]) == 2  # nothing usable
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no video files" in err[0] and str(tmp_path) in err[0]
 

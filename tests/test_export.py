@@ -47,6 +47,7 @@ def test_export_all_formats(tmp_path):
         {
             "episode_id": "ep1",
             "video": str(video),
+            "status": "ok",
             "interval": (0.5, 1.5),
             "confidence": 0.9,
             "presence": 0.95,
@@ -55,6 +56,7 @@ def test_export_all_formats(tmp_path):
         {
             "episode_id": "ep2",
             "video": str(tmp_path / "v" / "ep2.mp4"),
+            "status": "no_intro",
             "interval": None,
             "confidence": 0.0,
             "presence": 0.1,
@@ -72,7 +74,7 @@ def test_export_all_formats(tmp_path):
         titles = [ch["metadata"]["title"] for ch in c.chapters()]
     assert titles == ["Prologue", "Opening", "Episode"]
     csv_lines = (tmp_path / "out/predictions.csv").read_text().splitlines()
-    assert csv_lines[0].startswith("episode_id,video,start_s,end_s") and len(csv_lines) == 3
+    assert csv_lines[0].startswith("episode_id,video,status,start_s,end_s") and len(csv_lines) == 3
 
 
 @pytest.mark.slow
@@ -128,7 +130,10 @@ def test_one_writer_for_predictions_and_sidecar(tmp_path):
         Detection.missing("c", "c.h5: no feature file"),
     ]
     write_detections(dets, tmp_path / "p.json", tmp_path / "side.json")
-    assert json.loads((tmp_path / "p.json").read_text()) == {"a": [1.0, 9.5], "b": None, "c": None}
+    # a failed episode is no answer: absent from the predictions, "failed" in the sidecar
+    assert json.loads((tmp_path / "p.json").read_text()) == {"a": [1.0, 9.5], "b": None}
     side = json.loads((tmp_path / "side.json").read_text())
-    assert side["a"] == {"presence": 0.97, "confidence": 0.8, "source": "steps"}
+    assert side["a"] == {"status": "ok", "presence": 0.97, "confidence": 0.8, "source": "steps"}
+    assert side["b"]["status"] == "no_intro"
     assert side["c"]["presence"] is None and side["c"]["source"].startswith("no_features")
+    assert side["c"]["status"] == "failed: c.h5: no feature file"

@@ -157,6 +157,7 @@ def test_featurize_stage_fails_below_min_ok_fraction(small_project):
     assert len(list((root / "data/features/train").glob("*.h5"))) == 2
 
 
+@pytest.mark.logs_errors
 def test_stage_runner_one_line_error(tmp_path, capsys):
     (tmp_path / "p.yaml").write_text("features:\n  fps: -1\n")
     assert run_stage("x", lambda p: None, ["--params", str(tmp_path / "p.yaml")]) == 1

@@ -160,7 +160,9 @@ def test_undecodable_video_codec(tmp_path):
     src = make_clip(tmp_path / "u.mkv", seconds=2.0)
     bad = tmp_path / "unknown_codec.mkv"
     bad.write_bytes(src.read_bytes().replace(b"V_MPEG4/ISO/AVC", b"V_QQQQQ/ISO/AVC"))
-    with pytest.raises(MediaError, match="unknown_codec.mkv: no decodable video frame"):
+    with pytest.raises(
+        MediaError, match="unknown_codec.mkv: no decoder for the video stream's codec"
+    ):
         _decode(bad)
 
 

@@ -5,18 +5,24 @@ introdetect detect EP1.mp4 SEASON_DIR/ --model models/best.pt [--out DIR] [--cac
 introdetect detect SEASON_DIR/ --unsupervised
 introdetect doctor SEASON_DIR/
 introdetect metrics [metrics/eval.json]
+
+Exit codes: 0 all answered, 1 some episodes failed, 2 usage error or nothing usable,
+130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
 from introdetect.runner import USER_ERRORS, setup_logging
 
 log = logging.getLogger("introdetect")
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _cmd_synth(args: argparse.Namespace) -> None:
@@ -28,7 +34,7 @@ def _cmd_synth(args: argparse.Namespace) -> None:
     print(f"demo dataset written to {out}")
 
 
-def _cmd_detect(args: argparse.Namespace) -> None:
+def _cmd_detect(args: argparse.Namespace) -> int:
     from introdetect.detect import DetectOptions, UsageError, run_detect
     from introdetect.export import FORMATS
 
@@ -36,6 +42,8 @@ def _cmd_detect(args: argparse.Namespace) -> None:
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise UsageError(f"--format: unknown {', '.join(bad)} (choose from {', '.join(FORMATS)})")
+    if not formats:
+        raise UsageError(f"--format: nothing to write (choose from {', '.join(FORMATS)})")
     overrides = {
         key: getattr(args, key)
         for key in ("threshold", "presence_threshold", "min_len_s", "max_len_s")
@@ -55,34 +63,57 @@ def _cmd_detect(args: argparse.Namespace) -> None:
         labels=args.labels,
         predict=overrides,
     )
-    rows = run_detect(opts)
-    print(f"{'episode':<32} {'start':>8} {'end':>8} {'conf':>6}")
-    for r in sorted(rows, key=lambda r: -(r["confidence"] or 0)):
+    res = run_detect(opts)
+    print(f"{'episode':<32} {'start':>8} {'end':>8} {'conf':>6}  status")
+    for r in sorted(res.rows, key=lambda r: -(r["confidence"] or 0)):
         iv = r["interval"]
         a, b = (f"{iv[0]:8.2f}", f"{iv[1]:8.2f}") if iv else ("       -", "       -")
-        print(f"{r['episode_id']:<32} {a} {b} {r['confidence']:6.2f}")
-    failed = sum(str(r["source"]).startswith("failed") for r in rows)
-    print(f"results: {Path(args.out)} ({len(rows)} episodes, {failed} failed)")
+        print(f"{r['episode_id']:<32} {a} {b} {r['confidence']:6.2f}  {r['status']}")
+    for s in res.skipped:
+        if not s.sidecar:
+            print(f"skipped {s.path}: {s.reason}")
+    n_side = sum(s.sidecar for s in res.skipped)
+    print(
+        f"results: {res.out} ({len(res.rows)} episodes, {res.n_failed} failed; "
+        f"{len(res.skipped) - n_side} files skipped, {n_side} sidecars ignored)"
+    )
+    if res.n_failed == len(res.rows):
+        return EXIT_USAGE  # nothing usable
+    return EXIT_SOME_FAILED if res.n_failed else EXIT_OK
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from introdetect.detect import collect_videos
     from introdetect.doctor import diagnose
     from introdetect.params import Params, load_params
+    from introdetect.scan import scan_paths
 
     p = load_params(args.params) if Path(args.params).exists() else Params()
-    results = diagnose(collect_videos(args.paths, p.data.video_extensions))
+    scan = scan_paths(args.paths, p.data.video_extensions)
+    scan.require_videos(args.paths)
+    results = diagnose(scan.videos)
     bad = [d for d in results if not d.ok]
     for d in results:
         print(f"{'OK  ' if d.ok else 'FAIL'} {d.episode_id:<32} {d.detail}")
-    print(f"{len(results) - len(bad)} of {len(results)} files decode; {len(bad)} will fail")
-    return 1 if bad else 0
+    for s in scan.skipped:
+        print(f"SKIP {s.path}: {s.reason}")
+    print(
+        f"{len(results) - len(bad)} of {len(results)} files decode; {len(bad)} will fail; "
+        f"{len(scan.skipped)} files skipped"
+    )
+    return EXIT_SOME_FAILED if bad else EXIT_OK
 
 
 def _cmd_metrics(args: argparse.Namespace) -> None:
     import json
 
-    m = json.loads(Path(args.path).read_text(encoding="utf-8"))
+    from introdetect.errors import IntrodetectError
+
+    try:
+        m = json.loads(Path(args.path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise IntrodetectError(f"{args.path}: not a metrics file (not JSON: {e})") from None
+    if not isinstance(m, dict):
+        raise IntrodetectError(f"{args.path}: not a metrics file (a JSON {type(m).__name__})")
     if "overall" not in m:
         print(f"{args.path}: no metrics ({m.get('note', 'empty')})")
         return
@@ -207,9 +238,39 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _protect_dash_paths(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
+    """``-abc.mp4`` (every id of the original task starts with ``-``) is a file, not an
+    option: arguments that name an existing path and no option get a ``./`` prefix, so
+    ``introdetect detect *.mp4`` works without ``--``."""
+    options = {
+        flag
+        for p in [parser, *_subparsers(parser)]
+        for action in p._actions
+        for flag in action.option_strings
+    }
+    out = []
+    for arg in argv:
+        if arg.startswith("-") and arg not in options and "=" not in arg and os.path.lexists(arg):
+            arg = os.path.join(".", arg)
+        out.append(arg)
+    return out
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    return [
+        sp
+        for action in parser._actions
+        if isinstance(action, argparse._SubParsersAction)
+        for sp in action.choices.values()
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``introdetect`` console script."""
-    args = build_parser().parse_args(argv)
+    """Entry point of the ``introdetect`` console script. Exit codes: 0 every episode
+    answered; 1 some episodes (or, for doctor, files) failed; 2 a usage error or nothing
+    usable; 130 interrupted (Ctrl-C; finished episodes stay in the feature cache)."""
+    parser = build_parser()
+    args = parser.parse_args(_protect_dash_paths(sys.argv[1:] if argv is None else argv, parser))
     setup_logging(args.verbose)
     try:
         return int(args.func(args) or 0)
@@ -217,7 +278,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.verbose:
             raise
         log.error("%s", e)
-        return 1
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        log.error("interrupted: episodes already featurized stay in the cache; run again to go on")
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

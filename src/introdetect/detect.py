@@ -13,25 +13,29 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from introdetect.errors import IntrodetectError
+from introdetect.errors import IntrodetectError, OutputError, describe_os_error
 from introdetect.export import export_all
-from introdetect.features.extract import FeaturizeSummary, featurize_many
+from introdetect.features.extract import FeaturizeSummary, featurize_many, plan_jobs
 from introdetect.features.visual import load_backbone
-from introdetect.index import DatasetError, find_videos
+from introdetect.fileio import write_text
 from introdetect.inference import (
     Detection,
     predict_episodes,
     unsupervised_episodes,
     write_detections,
 )
+from introdetect.media import show_path
 from introdetect.params import DataParams, Params, load_params, params_from_dict, with_identity
 from introdetect.repetition import compute_repetition, write_repetition
+from introdetect.scan import Skipped, scan_paths
 from introdetect.store import read_attrs, read_episode
 from introdetect.training import load_checkpoint
 
@@ -60,23 +64,6 @@ class DetectOptions:
     predict: dict[str, Any] = field(default_factory=dict)  # predict.* overrides
 
 
-def collect_videos(paths: list[str], extensions: tuple[str, ...]) -> list[tuple[str, Path]]:
-    """Files and folders (recursive) -> sorted ``(episode_id, path)``; ids must be unique."""
-    found: dict[str, Path] = {}
-    for raw in paths:
-        p = Path(raw)
-        if not p.exists():
-            raise FileNotFoundError(f"{p}: file not found")
-        items = find_videos(p, extensions).items() if p.is_dir() else [(p.stem, p)]
-        for eid, path in items:
-            if eid in found and found[eid] != path:
-                raise DatasetError(f"duplicate episode id {eid!r}: {found[eid]} and {path}")
-            found[eid] = path
-    if not found:
-        raise DatasetError(f"no video files in {', '.join(paths)}")
-    return sorted(found.items())
-
-
 def load_run_params(opts: DetectOptions) -> Params:
     """The caller's params (``opts.params`` when it exists, else the defaults) with the
     command-line overrides applied and validated like params.yaml."""
@@ -93,34 +80,82 @@ def load_run_params(opts: DetectOptions) -> Params:
 
 @dataclass
 class _Run:
-    """What one detect run works with."""
+    """What one detect run works with, checked before the long work starts."""
 
     p: Params
+    out: Path
+    cache: Path
     model: Any = None
     meta: dict[str, Any] = field(default_factory=dict)
+    labels: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+@dataclass
+class DetectResult:
+    """One row per episode (``status``: ok | no_intro | failed: <cause>), every file that
+    was skipped and why, and the folder the results are in."""
+
+    rows: list[dict[str, Any]]
+    skipped: list[Skipped]
+    out: Path
+
+    @property
+    def n_failed(self) -> int:
+        return sum(r["status"].startswith("failed") for r in self.rows)
+
+
+def check_writable_folder(path: Path, what: str) -> None:
+    """Create ``path`` if needed and prove a file can be written in it; else a one-line
+    :class:`UsageError` naming ``what`` (e.g. ``--out``)."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{what} {path}: exists and is not a folder")
+    probe = path / f".write-test-{os.getpid()}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        write_text(probe, "")  # the same writer the results go through
+        probe.unlink()
+    except OSError as e:
+        raise UsageError(f"{what} {path}: not writable ({describe_os_error(e)})") from e
 
 
 def _prepare(opts: DetectOptions) -> _Run:
-    """Params, model and the feature settings to featurize with."""
+    """Params, model, labels and the output folder, all checked before any featurizing."""
     p = load_run_params(opts)
+    out = Path(opts.out)
+    cache = Path(opts.cache) if opts.cache else out / "features"
+    labels = _read_labels(opts.labels, p.data) if opts.labels else {}
+    check_writable_folder(out, "--out")
     if not opts.model:
         if not opts.unsupervised:
             raise UsageError("detect: give --model, or --unsupervised to run without one")
-        return _Run(p)
+        return _Run(p, out, cache, labels=labels)
     model, meta = load_checkpoint(opts.model)
     features = with_identity(p.features, meta["feature_identity"])
     repetition = dataclasses.replace(p.repetition, **meta["repetition_params"])
-    return _Run(dataclasses.replace(p, features=features, repetition=repetition), model, meta)
+    p = dataclasses.replace(p, features=features, repetition=repetition)
+    return _Run(p, out, cache, model, meta, labels)
 
 
-def run_detect(opts: DetectOptions) -> list[dict[str, Any]]:
-    """Featurize, (repetition,) detect, export, report. Returns one result row per episode."""
+def _check_cache(run: _Run, videos: list[tuple[str, Path]], backbone: Any) -> None:
+    """A cache that cannot be written is fine when it already holds every episode;
+    otherwise say so now, not after the featurizing."""
+    try:
+        check_writable_folder(run.cache, "--cache")
+    except UsageError as e:
+        pending = plan_jobs(videos, run.cache, backbone, run.p.features, FeaturizeSummary())
+        if pending:
+            raise UsageError(f"{e}; {len(pending)} episodes need featurizing") from e
+        log.warning("%s; every episode is cached, reading only", e)
+
+
+def run_detect(opts: DetectOptions) -> DetectResult:
+    """Featurize, (repetition,) detect, export, report. Every episode gets a result row;
+    one bad file never stops the others."""
     run = _prepare(opts)
     p = run.p
-    videos = collect_videos(opts.paths, p.data.video_extensions)
-    labels = _read_labels(opts.labels, p.data) if opts.labels else {}
-    out = Path(opts.out)
-    cache = Path(opts.cache) if opts.cache else out / "features"
+    scan = scan_paths(opts.paths, p.data.video_extensions, exclude=(run.out, run.cache))
+    scan.report()
+    scan.require_videos(opts.paths)
     backbone = load_backbone(p.features.weights, p.features.device, p.features.precision)
     if run.meta and backbone.weights_id != run.meta["provenance"]["weights_id"]:
         raise UsageError(
@@ -128,10 +163,29 @@ def run_detect(opts: DetectOptions) -> list[dict[str, Any]]:
             f"{run.meta['provenance']['weights_id']!r} but weights "
             f"{p.features.weights!r} resolve to {backbone.weights_id!r} here"
         )
-    summary = featurize_many(videos, cache, backbone, p.features)
-    ok = [(eid, v) for eid, v in videos if eid not in summary.failed]
-    rep_dir = out / "repetition"
-    if opts.unsupervised or run.meta.get("repetition"):  # a season = the videos of one folder
+    _check_cache(run, scan.videos, backbone)
+    summary = featurize_many(scan.videos, run.cache, backbone, p.features)
+    dets = _detect(run, [(e, v) for e, v in scan.videos if e not in summary.failed], opts)
+    dets += [Detection.missing(eid, info["error"]) for eid, info in summary.failed.items()]
+    video_of = dict(scan.videos)
+    rows = _rows(dets, video_of, run.cache)
+    written_to = _write_outputs(run, dets, rows, opts)
+    if opts.report and any(d.fps for d in dets):
+        threshold = p.predict.threshold if run.model is not None else p.repetition.min_share
+        try:
+            _report(dets, video_of, run.cache, run.labels, threshold, written_to, opts.paths)
+        except OSError as e:
+            log.warning("report not written: %s", describe_os_error(e))
+    return DetectResult(rows, scan.skipped, written_to)
+
+
+def _detect(run: _Run, ok: list[tuple[str, Path]], opts: DetectOptions) -> list[Detection]:
+    """The answers for the featurized episodes (a season = the videos of one folder)."""
+    p, cache = run.p, run.cache
+    if not ok:
+        return []
+    rep_dir = run.out / "repetition"
+    if opts.unsupervised or run.meta.get("repetition"):
         reps = compute_repetition(
             [(eid, str(v.parent), cache / f"{eid}.h5") for eid, v in ok], p.repetition
         )
@@ -141,49 +195,50 @@ def run_detect(opts: DetectOptions) -> list[dict[str, Any]]:
     videos = dict(ok)
     seasons = {eid: str(v.parent) for eid, v in ok}
     if run.model is not None:
-        dets = predict_episodes(
+        return predict_episodes(
             run.model, run.meta, ids, cache, rep_dir, p.predict, seasons, videos
         )
-    else:
-        dets = unsupervised_episodes(ids, rep_dir, cache, p.predict, p.repetition, seasons, videos)
-    if "json" in opts.formats:
-        write_detections(dets, out / "predictions.json", out / "presence.json")
-    rows = _rows(dets, dict(ok), cache, summary)
-    export_all(rows, out, opts.formats, opts.edl_action)
-    if opts.report and dets:
-        threshold = p.predict.threshold if run.model is not None else p.repetition.min_share
-        _report(dets, dict(ok), cache, labels, threshold, out, opts.paths)
-    return rows
+    return unsupervised_episodes(ids, rep_dir, cache, p.predict, p.repetition, seasons, videos)
 
 
-def _rows(
-    dets: list[Detection], video_of: dict[str, Path], cache: Path, summary: FeaturizeSummary
-) -> list[dict[str, Any]]:
+def _write_outputs(
+    run: _Run, dets: list[Detection], rows: list[dict[str, Any]], opts: DetectOptions
+) -> Path:
+    """Write every requested output to ``run.out``; when that fails (full disk, the folder
+    removed or made read-only meanwhile), write them to a fresh temp folder instead and
+    say where, so nothing computed is lost. Returns the folder used."""
+    for attempt, out in enumerate((run.out, None)):
+        if out is None:
+            out = Path(tempfile.mkdtemp(prefix="introdetect-results-"))
+        try:
+            if "json" in opts.formats:
+                write_detections(dets, out / "predictions.json", out / "presence.json")
+            for failure in export_all(rows, out, opts.formats, opts.edl_action):
+                log.warning("%s", failure)
+            if attempt:
+                log.warning("results written to %s instead", out)
+            return out
+        except OSError as e:
+            log.error("%s: cannot write results (%s)", out, describe_os_error(e))
+    raise OutputError("results could not be written anywhere")  # pragma: no cover
+
+
+def _rows(dets: list[Detection], video_of: dict[str, Path], cache: Path) -> list[dict[str, Any]]:
     """One result row per episode (failed ones included) for the exports and the table."""
     rows = []
-    for d in dets:
+    for d in sorted(dets, key=lambda d: d.episode_id):
         attrs = read_attrs(cache / f"{d.episode_id}.h5") if d.fps else {}
         rows.append(
             {
                 "episode_id": d.episode_id,
-                "video": str(video_of[d.episode_id]),
+                "video": show_path(video_of[d.episode_id]),  # printable
+                "path": video_of[d.episode_id],  # the file itself (EDL beside it)
+                "status": d.status,
                 "interval": d.interval,
                 "confidence": round(d.confidence, 4),
                 "presence": None if d.presence is None else round(d.presence, 4),
                 "source": d.source,
                 "duration_s": float(attrs.get("duration_s", 0.0)) or None,
-            }
-        )
-    for eid, info in summary.failed.items():
-        rows.append(
-            {
-                "episode_id": eid,
-                "video": info["file"],
-                "interval": None,
-                "confidence": 0.0,
-                "presence": None,
-                "source": "failed: " + info["error"],
-                "duration_s": None,
             }
         )
     return rows
@@ -215,13 +270,15 @@ def _report(
         for d in dets
         if d.fps  # an episode whose features could not be read has nothing to draw
     ]
-    html_report(views, out, title=f"introdetect: {', '.join(paths)}")
+    html_report(views, out, title=f"introdetect: {', '.join(map(show_path, paths))}")
 
 
 def _read_labels(path: str, dp: DataParams) -> dict[str, tuple[float, float]]:
     from introdetect.labels import clean_label, load_label_file
 
-    rows, _ = load_label_file(path)
+    rows, problems = load_label_file(path)
+    for problem in problems:
+        log.warning("%s", problem)
     out = {}
     for r in rows:
         c = clean_label(r, dp.label_policy, dp.min_intro_s, dp.max_intro_s)

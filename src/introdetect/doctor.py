@@ -35,6 +35,8 @@ def check_video(eid: str, path: Path, seconds: float = 3.0) -> Diagnosis:
         return Diagnosis(eid, str(path), False, str(e))
     fps = f" {info.avg_fps:.3g} fps" if info.avg_fps else ""
     notes = [f"{info.video_codec} {info.width}x{info.height}{fps}"]
+    if info.video_streams > 1:
+        notes.append(f"video stream #{info.video_index} of {info.video_streams} used")
     if info.duration_s is not None:
         notes.append(f"{info.duration_s:.0f} s")
     notes.append(

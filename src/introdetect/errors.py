@@ -12,3 +12,13 @@ from __future__ import annotations
 class IntrodetectError(Exception):
     """Something about the user's input makes the work impossible; the message says what
     (and names the file where there is one)."""
+
+
+class OutputError(IntrodetectError):
+    """A result or cache file cannot be written (full disk, read-only folder, a file where
+    a folder should be); the message names the path and the cause, never the input."""
+
+
+def describe_os_error(e: OSError) -> str:
+    """``strerror`` of an OS error (``No space left on device``), else its text."""
+    return e.strerror or str(e)

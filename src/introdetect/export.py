@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from introdetect.fileio import write_csv, write_json
+from introdetect.errors import describe_os_error
+from introdetect.fileio import write_csv, write_json, write_text
 
 # Kodi EDL actions: 0 cut, 1 mute, 2 scene marker, 3 commercial break (skipped automatically).
 EDL_ACTIONS = {"cut": 0, "mute": 1, "scene": 2, "commbreak": 3}
@@ -60,13 +61,15 @@ def export_all(
     out_dir: str | Path,
     formats: tuple[str, ...],
     edl_action: str = "commbreak",
-) -> list[Path]:
-    """Write the requested formats for ``results`` rows (episode_id, video, interval,
-    confidence, presence, duration_s), except ``json``, which
+) -> list[str]:
+    """Write the requested formats for ``results`` rows (episode_id, video, status,
+    interval, confidence, presence, duration_s), except ``json``, which
     :func:`introdetect.inference.write_detections` writes. EDL files go next to each
-    video."""
+    video. Files in ``out_dir`` that cannot be written raise ``OSError`` (the caller
+    writes elsewhere); an EDL beside a video that cannot be written (a read-only media
+    folder) is reported in the returned list of one-line failures, not raised."""
     out_dir = Path(out_dir)
-    written: list[Path] = []
+    failures: list[str] = []
     by_id = {r["episode_id"]: r for r in results}
     if "csv" in formats:
         write_csv(
@@ -74,34 +77,37 @@ def export_all(
                 {
                     "episode_id": k,
                     "video": r["video"],
+                    "status": r["status"],
                     "start_s": r["interval"][0] if r["interval"] else "",
                     "end_s": r["interval"][1] if r["interval"] else "",
                     "confidence": r["confidence"],
-                    "presence": r["presence"],
+                    "presence": "" if r["presence"] is None else r["presence"],
                     "source": r.get("source", ""),
                 }
                 for k, r in by_id.items()
             ],
             out_dir / "predictions.csv",
         )
-        written.append(out_dir / "predictions.csv")
     if "jellyfin" in formats:
         write_json(
-            {k: jellyfin_entry(k, r["interval"]) for k, r in by_id.items()},
+            {
+                k: jellyfin_entry(k, r["interval"])
+                for k, r in by_id.items()
+                if not r["status"].startswith("failed")
+            },
             out_dir / "jellyfin_intros.json",
         )
-        written.append(out_dir / "jellyfin_intros.json")
     for k, r in by_id.items():
         if "edl" in formats and r["interval"] and r.get("video"):
-            p = Path(r["video"]).with_suffix(".edl")
-            p.write_text(edl_text(r["interval"], edl_action), encoding="utf-8")
-            written.append(p)
+            p = Path(r.get("path") or r["video"]).with_suffix(".edl")  # path: the real name
+            try:
+                write_text(p, edl_text(r["interval"], edl_action))
+            except OSError as e:
+                failures.append(f"{p}: EDL not written ({describe_os_error(e)})")
         if "chapters" in formats and r.get("duration_s"):
             p = out_dir / "chapters" / f"{k}.ffmeta"
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_text(ffmetadata_text(r["interval"], r["duration_s"]), encoding="utf-8")
-            written.append(p)
-    return written
+            write_text(p, ffmetadata_text(r["interval"], r["duration_s"]))
+    return failures
 
 
 def mux_chapters(video: str | Path, ffmetadata: str | Path, out: str | Path) -> Path:

@@ -29,6 +29,7 @@ from introdetect.labels import (
 )
 from introdetect.media import MediaError, probe
 from introdetect.params import DataParams
+from introdetect.scan import scan_paths
 
 log = logging.getLogger(__name__)
 
@@ -65,20 +66,17 @@ class IndexRow:
 
 
 def find_videos(root: str | Path, extensions: tuple[str, ...]) -> dict[str, Path]:
-    """Map episode id -> video path under ``root`` (recursive). Duplicate ids are an error."""
+    """Map episode id -> video path under ``root`` (recursive, :mod:`introdetect.scan`
+    rules). Duplicate ids are an error; other skipped files are logged."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: video folder not found")
-    exts = {e.lower() for e in extensions}
-    found: dict[str, Path] = {}
-    for p in sorted(root.rglob("*")):
-        if not p.is_file() or p.suffix.lower() not in exts or p.name.startswith("."):
-            continue
-        eid = p.stem
-        if eid in found:
-            raise DatasetError(f"duplicate episode id {eid!r}: {found[eid]} and {p}")
-        found[eid] = p
-    return found
+    scan = scan_paths([root], extensions)
+    dup = [s for s in scan.skipped if s.reason.startswith("duplicate episode id")]
+    if dup:
+        raise DatasetError(f"{dup[0].path}: {dup[0].reason}")
+    scan.report()
+    return dict(scan.videos)
 
 
 def derive_series(eid: str, name: str, video: Path | None, root: Path, regex: str | None) -> str:
@@ -198,6 +196,7 @@ def write_index(rows: list[IndexRow], path: str | Path) -> None:
         [{k: ("" if v is None else v) for k, v in asdict(r).items()} for r in rows],
         path,
         columns=[x.name for x in fields(IndexRow)],
+        errors="surrogateescape",  # the path column names the file itself, byte for byte
     )
 
 
@@ -207,7 +206,7 @@ def read_index(path: str | Path) -> list[IndexRow]:
     if not path.exists():
         raise DatasetError(f"{path}: index not found (run the prepare stage first)")
     rows = []
-    with path.open(newline="", encoding="utf-8") as f:
+    with path.open(newline="", encoding="utf-8", errors="surrogateescape") as f:
         for d in csv.DictReader(f):
             rows.append(
                 IndexRow(

@@ -41,6 +41,13 @@ class Detection:
     probs: np.ndarray  # smoothed per-step intro probability (model-free: share) [T]
     fps: float
 
+    @property
+    def status(self) -> str:
+        """``ok`` (an intro), ``no_intro`` (looked, found none) or ``failed: <cause>``."""
+        if self.source.startswith("no_features"):
+            return "failed: " + self.source.removeprefix("no_features: ")
+        return "ok" if self.interval else "no_intro"
+
     @classmethod
     def missing(cls, episode_id: str, why: str) -> Detection:
         """No answer because the episode's features cannot be read."""
@@ -161,13 +168,23 @@ def unsupervised_episodes(
 def write_detections(
     dets: list[Detection], predictions: str | Path, sidecar: str | Path | None = None
 ) -> None:
-    """``predictions``: ``{id: [start, end] | null}``; ``sidecar``: ``{id: {presence,
-    confidence, source}}`` (presence null when the episode could not be read)."""
-    write_json({d.episode_id: list(d.interval) if d.interval else None for d in dets}, predictions)
+    """``predictions``: ``{id: [start, end] | null}`` for every episode that was analysed
+    (``null``: looked, no intro); a failed episode is left out, so a failure never reads
+    as an answer. ``sidecar``: every episode's ``{status, presence, confidence, source}``
+    (status ``ok`` | ``no_intro`` | ``failed: <cause>``; presence null when failed)."""
+    write_json(
+        {
+            d.episode_id: list(d.interval) if d.interval else None
+            for d in dets
+            if not d.status.startswith("failed")
+        },
+        predictions,
+    )
     if sidecar is not None:
         write_json(
             {
                 d.episode_id: {
+                    "status": d.status,
                     "presence": None if d.presence is None else round(d.presence, 4),
                     "confidence": round(d.confidence, 4),
                     "source": d.source,

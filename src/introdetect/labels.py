@@ -144,8 +144,18 @@ def load_label_file(path: str | Path) -> tuple[list[RawLabel], list[str]]:
     A row that is not a mapping is reported, not fatal; an unreadable file raises.
     """
     path = Path(path)
+    duplicates: list[str] = []
+
+    def keep_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        for k, v in pairs:
+            if k in seen and isinstance(v, dict):  # a label row given twice
+                duplicates.append(k)
+            seen[k] = v
+        return seen
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"), object_pairs_hook=keep_pairs)
     except FileNotFoundError:
         raise LabelError(f"{path}: label file not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -159,7 +169,10 @@ def load_label_file(path: str | Path) -> tuple[list[RawLabel], list[str]]:
         items = list(data.items())
     else:
         raise LabelError(f"{path}: expected a JSON object keyed by episode id")
-    rows, problems = [], []
+    rows: list[RawLabel] = []
+    problems = [
+        f"{path}: {key}: key given more than once; the last row is used" for key in duplicates
+    ]
     for key, row in items:
         if not isinstance(row, dict):
             problems.append(f"{path}: {key}: row is {type(row).__name__}, not an object")
@@ -169,6 +182,9 @@ def load_label_file(path: str | Path) -> tuple[list[RawLabel], list[str]]:
             RawLabel(str(key), str(row.get("name") or ""), row.get("start"), row.get("end"), extra)
         )
     return rows, problems
+
+
+END_SLACK_S = 0.5  # container durations and whole-second labels differ by this much
 
 
 def clean_label(
@@ -186,7 +202,8 @@ def clean_label(
     * ``drop``: every broken row is dropped.
 
     Rows with malformed times, zero length, an implausible length or a start beyond the
-    episode's ``duration_s`` are dropped under every policy.
+    episode's ``duration_s`` are dropped under every policy; an end past the duration is
+    clipped to it (status ``repaired``, with a note).
     """
     eid = row.episode_id
     if row.start in (None, "") and row.end in (None, ""):
@@ -220,4 +237,10 @@ def clean_label(
             "dropped",
             problem=f"start {start:.1f} s beyond episode duration {duration_s:.1f} s",
         )
+    if duration_s is not None and end > duration_s + END_SLACK_S:
+        note = f"end {end:.1f} s beyond episode duration {duration_s:.1f} s"
+        if duration_s - start < min_len_s:
+            return CleanLabel(eid, "dropped", problem=note)
+        problem = (problem + "; " if problem else "") + note + "; end clipped to the duration"
+        return CleanLabel(eid, "repaired", start, duration_s, problem)
     return CleanLabel(eid, status, start, end, problem)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -45,6 +47,8 @@ class ProbeInfo:
     audio_codec: str | None
     audio_rate: int | None
     audio_channels: int | None
+    video_index: int = 0  # the stream analysed (cover art and non-default tracks passed over)
+    video_streams: int = 1
 
 
 _HW_WARNED: set[str] = set()
@@ -62,10 +66,9 @@ def open_container(
     ``reformat`` still downloads them).
     """
     path = Path(path)
-    if not path.exists():
-        raise MediaError(f"{path}: file not found")
-    if path.stat().st_size == 0:
-        raise MediaError(f"{path}: empty file")
+    check_regular_file(path)
+    # an absolute path: FFmpeg would read "Show: Ep 1.mp4" as protocol "Show"
+    url = os.path.abspath(path)
     if hwaccel:
         from av.codec.hwaccel import HWAccel
 
@@ -76,7 +79,7 @@ def open_container(
                 allow_software_fallback=True,
                 is_hw_owned=hw_owned,
             )
-            return av.open(str(path), metadata_errors="ignore", hwaccel=hw)
+            return av.open(url, metadata_errors="ignore", hwaccel=hw)
         except (av.error.FFmpegError, OSError, ValueError) as e:
             if hwaccel not in _HW_WARNED:
                 _HW_WARNED.add(hwaccel)
@@ -84,9 +87,71 @@ def open_container(
                     "%s hardware decoding unavailable (%s): decoding on the CPU", hwaccel, e
                 )
     try:
-        return av.open(str(path), metadata_errors="ignore")
-    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as e:
-        raise MediaError(f"{path}: cannot open ({e})") from e
+        return av.open(url, metadata_errors="ignore")
+    except (av.error.FFmpegError, OSError, UnicodeError) as e:
+        raise MediaError(f"{show_path(path)}: cannot open ({e})") from e
+
+
+def check_regular_file(path: Path) -> None:
+    """Refuse what is not a non-empty regular file (a FIFO would block a reader forever,
+    a folder or a device is no episode) with a one-line :class:`MediaError`."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        kind = "broken symlink" if path.is_symlink() else "file not found"
+        raise MediaError(f"{show_path(path)}: {kind}") from None
+    except OSError as e:  # a symlink loop, no permission on a folder
+        raise MediaError(f"{show_path(path)}: cannot read ({e.strerror or e})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise MediaError(f"{show_path(path)}: not a regular file ({file_kind(st.st_mode)})")
+    if st.st_size == 0:
+        raise MediaError(f"{show_path(path)}: empty file")
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, in words."""
+    for test, name in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return name
+    return "not a plain file"
+
+
+def show_path(path: str | Path) -> str:
+    """A path as text that can always be printed and written to JSON/HDF5: bytes of a
+    file name that are not UTF-8 are shown as ``\\xNN`` escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def pick_video_stream(
+    container: av.container.InputContainer, path: str | Path
+) -> av.video.stream.VideoStream:
+    """The episode's picture: not cover art (``attached_pic``/still-image streams, or a
+    one-frame image codec), the DEFAULT-flagged stream first, else the first decodable one.
+    Raises :class:`MediaError` when there is none."""
+    streams = [s for s in container.streams.video if s.codec_context is not None]
+    if not container.streams.video:
+        raise MediaError(f"{show_path(path)}: no video stream")
+    if not streams:
+        raise MediaError(f"{show_path(path)}: no decoder for the video stream's codec")
+    flags = av.stream.Disposition
+
+    def is_picture(s: av.video.stream.VideoStream) -> bool:
+        if s.disposition & (flags.attached_pic | flags.still_image):
+            return False
+        return not (s.codec_context.name in _IMAGE_CODECS and (s.frames or 0) <= 1)
+
+    moving = [s for s in streams if is_picture(s)] or streams
+    default = [s for s in moving if s.disposition & flags.default]
+    return (default or moving)[0]
+
+
+_IMAGE_CODECS = {"mjpeg", "png", "bmp", "gif", "webp", "tiff", "jpegls", "jpeg2000"}
 
 
 def _stream_start(stream: av.stream.Stream) -> float:
@@ -98,11 +163,7 @@ def _stream_start(stream: av.stream.Stream) -> float:
 def probe(path: str | Path) -> ProbeInfo:
     """Read stream metadata without decoding."""
     with open_container(path) as c:
-        if not c.streams.video:
-            raise MediaError(f"{path}: no video stream")
-        v = c.streams.video[0]
-        if v.codec_context is None:
-            raise MediaError(f"{path}: no decoder for the video stream's codec")
+        v = pick_video_stream(c, path)
         a = c.streams.audio[0] if c.streams.audio else None
         if a is not None and a.codec_context is None:
             a = None
@@ -123,6 +184,8 @@ def probe(path: str | Path) -> ProbeInfo:
             audio_codec=a.codec_context.name if a else None,
             audio_rate=a.codec_context.sample_rate if a else None,
             audio_channels=a.codec_context.channels if a else None,
+            video_index=v.index,
+            video_streams=len(c.streams.video),
         )
 
 
@@ -243,7 +306,7 @@ class CorruptPacketGuard:
             self.in_a_row += 1
             if self.in_a_row >= self.max_corrupt:
                 raise MediaError(
-                    f"{self.path}: {self.in_a_row} corrupt packets in a row ({e})"
+                    f"{show_path(self.path)}: {self.in_a_row} corrupt packets in a row ({e})"
                 ) from e
             return []
         self.in_a_row = 0
@@ -348,9 +411,7 @@ class EpisodeDecoder:
         self.container.close()
 
     def _open_video(self) -> av.video.stream.VideoStream:
-        if not self.container.streams.video:
-            raise MediaError(f"{self.path}: no video stream")
-        v = self.container.streams.video[0]
+        v = pick_video_stream(self.container, self.path)
         v.thread_type = "AUTO"
         if self.opts.decode_threads:  # several episodes in parallel: each gets its share
             v.thread_count = self.opts.decode_threads
@@ -379,7 +440,7 @@ class EpisodeDecoder:
         try:
             yield from self._steps()
         except av.error.FFmpegError as e:
-            raise MediaError(f"{self.path}: decode failed ({e})") from e
+            raise MediaError(f"{show_path(self.path)}: decode failed ({e})") from e
 
     def _steps(self) -> Iterator[tuple[int, Any]]:
         st, perf = self.stats, time.perf_counter
@@ -429,7 +490,9 @@ class EpisodeDecoder:
                 )
         if n_frames == 0:
             codec = getattr(self.video.codec_context, "name", None) or "unknown"
-            raise MediaError(f"{self.path}: no decodable video frame (video codec {codec})")
+            raise MediaError(
+                f"{show_path(self.path)}: no decodable video frame (video codec {codec})"
+            )
         st.duration_s = min(self.opts.window_s, last_t + last_dur)
         for step in sampler.rest(st.duration_s):
             yield step, self._sample(step, prev, last_t)
@@ -465,7 +528,7 @@ def grab_frames(path: str | Path, times: list[float], height: int = 90) -> list[
     out: list[np.ndarray] = []
     container = open_container(path)
     try:
-        v = container.streams.video[0]
+        v = pick_video_stream(container, path)
         v0 = _stream_start(v)
         ctx = v.codec_context
         w = max(2, int(round(ctx.width * height / max(ctx.height, 1))))
@@ -484,7 +547,7 @@ def grab_frames(path: str | Path, times: list[float], height: int = 90) -> list[
             small = chosen.reformat(width=w, height=height, format="rgb24")
             out.append(_rotate_as_displayed(small, chosen))
     except av.error.FFmpegError as e:
-        raise MediaError(f"{path}: cannot grab frames ({e})") from e
+        raise MediaError(f"{show_path(path)}: cannot grab frames ({e})") from e
     finally:
         container.close()
     return out

@@ -3,7 +3,8 @@
 Conventions: IoU is 1 for a correct null (no intro predicted, none labelled) and 0 for a
 miss or a false alarm. "Within k s" needs both boundaries within k seconds (a correct null
 counts as within). MAE of start/end is over episodes where both label and prediction have
-an interval.
+an interval. An episode with no answer (failed) scores 0 everywhere and is counted in
+``n_failed``.
 """
 
 from __future__ import annotations
@@ -25,13 +26,25 @@ def interval_iou(a: Interval, b: Interval) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def episode_scores(pred: Interval, label: Interval) -> dict[str, Any]:
-    """All per-episode measures for one prediction against one label."""
+def episode_scores(pred: Interval, label: Interval, failed: bool = False) -> dict[str, Any]:
+    """All per-episode measures for one prediction against one label. A ``failed``
+    episode (no answer at all: absent from the predictions) is wrong on every measure,
+    so a failure can never pass for a correct "no intro"."""
+    if failed:
+        return {
+            "iou": 0.0,
+            "presence_correct": False,
+            "start_err": None,
+            "end_err": None,
+            "failed": True,
+            **{f"within_{k}s": False for k in WITHIN},
+        }
     row: dict[str, Any] = {
         "iou": interval_iou(pred, label),
         "presence_correct": (pred is None) == (label is None),
         "start_err": None,
         "end_err": None,
+        "failed": False,
     }
     if pred is not None and label is not None:
         row["start_err"] = abs(pred[0] - label[0])
@@ -67,4 +80,5 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "median_boundary_err_s": round(float(np.median(starts + ends)), 3) if starts else None,
         "p90_boundary_err_s": round(float(np.percentile(starts + ends, 90)), 3) if starts else None,
         "presence_acc": round(float(np.mean([r["presence_correct"] for r in rows])), 4),
+        "n_failed": sum(bool(r.get("failed")) for r in rows),
     }

@@ -56,7 +56,27 @@ class DataParams:
     min_intro_s: float = 1.0
     max_intro_s: float = 40.0
     series_regex: str | None = None
-    video_extensions: tuple[str, ...] = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".ts", ".m4v")
+    video_extensions: tuple[str, ...] = (
+        ".mp4",
+        ".mkv",
+        ".avi",
+        ".mov",
+        ".webm",
+        ".ts",
+        ".m4v",
+        ".m2ts",
+        ".mts",
+        ".mpg",
+        ".mpeg",
+        ".vob",
+        ".wmv",
+        ".asf",
+        ".flv",
+        ".3gp",
+        ".ogv",
+        ".divx",
+        ".rmvb",
+    )
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from introdetect.media import MediaError, open_container
+from introdetect.media import MediaError, open_container, pick_video_stream, show_path
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def frame_changes(path: str | Path, t0: float, t1: float) -> FrameChanges:
     """Decode ``[t0, t1]`` of ``path``'s video at its native rate (seeking first)."""
     container = open_container(path)
     try:
-        v = container.streams.video[0]
+        v = pick_video_stream(container, path)
         v.thread_type = "AUTO"
         start = float(v.start_time * v.time_base) if v.start_time is not None else 0.0
         container.seek(int((max(0.0, t0) + start) / v.time_base), stream=v, backward=True)
@@ -53,7 +53,9 @@ def frame_changes(path: str | Path, t0: float, t1: float) -> FrameChanges:
                 times.append(t)
                 thumbs.append(g.astype(np.float32) / 255.0)
     except av.error.FFmpegError as e:
-        raise MediaError(f"{path}: cannot decode around {t0:.1f}-{t1:.1f} s ({e})") from e
+        raise MediaError(
+            f"{show_path(path)}: cannot decode around {t0:.1f}-{t1:.1f} s ({e})"
+        ) from e
     finally:
         container.close()
     if not thumbs:

@@ -11,6 +11,7 @@ import html
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import matplotlib
 
@@ -18,7 +19,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from introdetect.media import MediaError, grab_frames  # noqa: E402
+from introdetect.fileio import write_text  # noqa: E402
+from introdetect.media import MediaError, grab_frames, show_path  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,12 @@ def timeline_png(v: EpisodeView, path: str | Path) -> Path:
     return path
 
 
+def _href(rel: Path) -> str:
+    """A relative file path as an attribute value: percent-encoded (``#``, ``%``, ``?``
+    and spaces in file names stay part of the path) and HTML-escaped."""
+    return html.escape(quote(rel.as_posix(), safe="/"), quote=True)
+
+
 def html_report(views: list[EpisodeView], out_dir: str | Path, title: str = "introdetect") -> Path:
     """Timelines for every episode plus ``report.html`` (least confident first)."""
     out_dir = Path(out_dir)
@@ -99,8 +107,8 @@ def html_report(views: list[EpisodeView], out_dir: str | Path, title: str = "int
         rows.append(
             f"<section><h2>{html.escape(v.episode_id)}</h2><p>intro <b>{iv}</b> s · "
             f"confidence <b>{v.confidence:.2f}</b>{' · label ' + lab if lab else ''} · "
-            f"<code>{html.escape(v.video)}</code></p>"
-            f'<img src="{png.relative_to(out_dir).as_posix()}" alt="timeline of '
+            f"<code>{html.escape(show_path(v.video))}</code></p>"
+            f'<img src="{_href(png.relative_to(out_dir))}" alt="timeline of '
             f'{html.escape(v.episode_id)}"></section>'
         )
     page = f"""<!doctype html>
@@ -114,5 +122,5 @@ blue: per-step intro probability; orange: audio loudness.</p>
 </body></html>
 """
     path = out_dir / "report.html"
-    path.write_text(page, encoding="utf-8")
+    write_text(path, page)
     return path

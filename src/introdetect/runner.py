@@ -21,7 +21,14 @@ USER_ERRORS: tuple[type[BaseException], ...] = (IntrodetectError, FileNotFoundEr
 def setup_logging(verbose: bool = False) -> None:
     """``LEVEL name: message`` on stderr; INTRODETECT_LOG=DEBUG for more."""
     level = os.environ.get("INTRODETECT_LOG", "DEBUG" if verbose else "INFO").upper()
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    root = logging.getLogger()
+    for h in [h for h in root.handlers if getattr(h, "introdetect", False)]:
+        root.removeHandler(h)  # ours from an earlier call; other handlers are left alone
+    handler = logging.StreamHandler()
+    handler.introdetect = True  # type: ignore[attr-defined]
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(level)
     for noisy in ("numba", "matplotlib", "PIL", "h5py", "fsspec", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -54,4 +61,7 @@ def run_stage(name: str, fn: Callable[..., Any], argv: list[str] | None = None) 
         if args.verbose:
             raise
         return 1
+    except KeyboardInterrupt:
+        log.error("interrupted: finished episodes are kept; run again to go on")
+        return 130
     return 0

@@ -110,8 +110,12 @@ def read_episode(path: str | Path) -> EpisodeFeatures:
         raise StoreError(f"{path}: unreadable feature file ({e})") from e
 
 
-def is_current(path: str | Path, expected: dict[str, Any], fingerprint: str) -> bool:
-    """True when ``path`` exists, is readable, and matches config + source fingerprint."""
+def is_current(
+    path: str | Path, expected: dict[str, Any], fingerprint: str, mtime: float | None = None
+) -> bool:
+    """True when ``path`` exists, is readable, and matches config + source fingerprint
+    (size, first and last MiB) + the source's modification time ``mtime`` when given (an
+    in-place edit of the same size changes only the middle)."""
     path = Path(path)
     if not path.exists():
         return False
@@ -120,6 +124,8 @@ def is_current(path: str | Path, expected: dict[str, Any], fingerprint: str) -> 
     except StoreError:
         return False
     if attrs.get("source_fingerprint") != fingerprint:
+        return False
+    if mtime is not None and not _same(attrs.get("source_mtime"), float(mtime)):
         return False
     return all(_same(attrs.get(k), expected.get(k)) for k in CONFIG_KEYS)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,12 +161,17 @@ def load_checkpoint(path: str | Path) -> tuple[IntroDetector, dict[str, Any]]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: model checkpoint not found")
+    if path.is_file() and not zipfile.is_zipfile(path):  # torch.save writes a zip archive
+        raise ModelError(f"{path}: not a loadable introdetect checkpoint (not a PyTorch file)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(ckpt, dict) or "model_args" not in ckpt:
+            raise ModelError(f"holds a {type(ckpt).__name__}, not a model")
         model = IntroDetector(**ckpt["model_args"])
         model.load_state_dict(ckpt["state_dict"])
     except Exception as e:  # pickle, zip, key and shape errors all mean "not a checkpoint"
-        raise ModelError(f"{path}: not a loadable introdetect checkpoint ({e})") from e
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise ModelError(f"{path}: not a loadable introdetect checkpoint ({why})") from e
     meta = {k: v for k, v in ckpt.items() if k != "state_dict"}
     if "feature_identity" not in meta:
         raise ModelError(f"{path}: checkpoint from an older introdetect; retrain (dvc repro)")

@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import os
 import queue
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -23,12 +24,19 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from introdetect.errors import IntrodetectError
+from introdetect.errors import IntrodetectError, OutputError, describe_os_error
 from introdetect.features.audio import StepAudio
 from introdetect.features.frames import DeviceFrames
 from introdetect.features.visual import BACKBONE, EMBED_DIM, Backbone, load_backbone
-from introdetect.fileio import is_temp, write_json
-from introdetect.media import DecodeOptions, DecodeStats, EpisodeDecoder, MediaError, frame_to_rgb
+from introdetect.fileio import clean_stale_temps, write_json
+from introdetect.media import (
+    DecodeOptions,
+    DecodeStats,
+    EpisodeDecoder,
+    MediaError,
+    frame_to_rgb,
+    show_path,
+)
 from introdetect.params import FeatureParams, feature_identity
 from introdetect.store import (
     CONFIG_KEYS,
@@ -190,12 +198,12 @@ def featurize_episode(
         log.info(
             "%s: skipping non-reference frames put samples %.3f s off (> a quarter step); "
             "decoding every frame instead",
-            video,
+            show_path(video),
             stats.sample_err_max_s,
         )
     n = stats.n_steps
     if visual.shape[0] != n:  # cannot happen unless the sampler is broken
-        raise MediaError(f"{video}: sampled {visual.shape[0]} frames for {n} steps")
+        raise MediaError(f"{show_path(video)}: sampled {visual.shape[0]} frames for {n} steps")
     ta = time.perf_counter()
     audio = audio_acc.finish(n)
     timing.audio += time.perf_counter() - ta
@@ -206,7 +214,7 @@ def featurize_episode(
         "has_audio": stats.audio_samples > 0,
         "audio_note": stats.audio_note,
         "precision": backbone.precision,
-        "source_path": str(video),
+        "source_path": show_path(video),
         "source_size": int(stat.st_size),
         "source_mtime": float(stat.st_mtime),
         "source_fingerprint": fingerprint or source_fingerprint(video),
@@ -217,7 +225,10 @@ def featurize_episode(
     }
     feats = EpisodeFeatures(visual, audio, (np.arange(n) / fp.fps).astype(np.float32), attrs)
     tw = time.perf_counter()
-    store_write(out_path, feats)
+    try:
+        store_write(out_path, feats)
+    except OSError as e:  # the cache's fault (full disk, read-only), not the video's
+        raise OutputError(f"{out_path}: cannot write features ({describe_os_error(e)})") from e
     timing.write += time.perf_counter() - tw
     timing.total += time.perf_counter() - t0
     return feats
@@ -261,8 +272,10 @@ def _one(job: Job, backbone: Backbone, fp: FeatureParams, decode_threads: int = 
             decode_threads=decode_threads,
         )
         return eid, None, timing
-    except (MediaError, OSError) as e:
-        return eid, str(e) if str(video) in str(e) else f"{video}: {e}", timing
+    except (MediaError, OutputError) as e:
+        return eid, str(e), timing
+    except OSError as e:  # reading the video
+        return eid, f"{show_path(video)}: {describe_os_error(e)}", timing
 
 
 def cpu_cores() -> int:
@@ -297,6 +310,7 @@ def _worker_init(fp: FeatureParams, threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _WORKER["backbone"] = load_backbone(fp.weights, fp.device, fp.precision)
     _WORKER["threads"] = threads  # the decoder gets the same share of the cores
 
@@ -314,10 +328,18 @@ def _run_parallel(jobs: list[Job], fp: FeatureParams):
 
     threads = torch_threads(fp.workers)
     ctx = mp.get_context("spawn")  # no fork after torch/PyAV threads started
-    with ProcessPoolExecutor(
+    pool = ProcessPoolExecutor(
         fp.workers, mp_context=ctx, initializer=_worker_init, initargs=(fp, threads)
-    ) as pool:
+    )
+    try:
         yield from pool.map(_worker_job, [(job, fp) for job in jobs])
+    except BaseException:  # Ctrl-C or an error in the caller: stop now, not after every job
+        processes = list(getattr(pool, "_processes", {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in processes:  # a worker's half-written temp file is a dead owner's
+            proc.terminate()
+        raise
+    pool.shutdown()
 
 
 def _run_ray(jobs: list[Job], fp: FeatureParams):
@@ -358,6 +380,36 @@ def _run_ray(jobs: list[Job], fp: FeatureParams):
     yield from pool.map_unordered(lambda actor, job: actor.run.remote(job), jobs)
 
 
+def plan_jobs(
+    episodes: list[tuple[str, Path]],
+    out_dir: Path,
+    backbone: Backbone,
+    fp: FeatureParams,
+    summary: FeaturizeSummary,
+) -> list[Job]:
+    """The episodes whose feature file is missing or stale (another source file, size,
+    modification time or feature config); current ones go to ``summary.skipped``,
+    unreadable sources to ``summary.failed``."""
+    config = feature_config(fp, backbone)
+    jobs: list[Job] = []
+    for eid, video in episodes:
+        out = out_dir / f"{eid}.h5"
+        try:
+            fingerprint = source_fingerprint(video)  # read once: skip check and provenance
+            mtime = Path(video).stat().st_mtime
+        except OSError as e:
+            summary.failed[eid] = {
+                "file": show_path(video),
+                "error": f"{show_path(video)}: {describe_os_error(e)}",
+            }
+            continue
+        if is_current(out, config, fingerprint, mtime):
+            summary.skipped.append(eid)
+        else:
+            jobs.append((eid, video, out, fingerprint))
+    return jobs
+
+
 def featurize_many(
     episodes: list[tuple[str, Path]],
     out_dir: str | Path,
@@ -370,26 +422,15 @@ def featurize_many(
     so a rerun after an interruption only does what is left.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.iterdir():  # temp files of a killed run; never a real result
-        if is_temp(stale):
-            stale.unlink(missing_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"{out_dir}: cannot create the feature cache ({e.strerror})") from e
+    clean_stale_temps(out_dir)  # temp files of killed runs; a live run's are kept
     fp = dataclasses.replace(fp, workers=resolve_workers(fp, backbone.device))
-    config = feature_config(fp, backbone)
     summary = FeaturizeSummary()
     timing = Timing()
-    jobs: list[Job] = []
-    for eid, video in episodes:
-        out = out_dir / f"{eid}.h5"
-        try:
-            fingerprint = source_fingerprint(video)  # read once: skip check and provenance
-        except OSError as e:
-            summary.failed[eid] = {"file": str(video), "error": f"{video}: {e}"}
-            continue
-        if is_current(out, config, fingerprint):
-            summary.skipped.append(eid)
-        else:
-            jobs.append((eid, video, out, fingerprint))
+    jobs = plan_jobs(episodes, out_dir, backbone, fp, summary)
     if fp.executor == "ray" and jobs:
         results = _run_ray(jobs, fp)
     elif fp.workers > 1 and len(jobs) > 1:
@@ -398,16 +439,24 @@ def featurize_many(
         torch.set_num_threads(torch_threads(1))
         results = (_one(job, backbone, fp) for job in jobs)
     videos = {eid: video for eid, video, _, _ in jobs}
-    for eid, err, worker_timing in tqdm(
-        results, total=len(jobs), desc=f"featurize {out_dir.name}", unit="ep"
-    ):
-        timing.add(worker_timing)
-        if err is None:
-            summary.done.append(eid)
-        else:
-            log.error("featurize failed: %s", err)
-            summary.failed[eid] = {"file": str(videos[eid]), "error": err}
-    write_json(summary.failed, out_dir / "errors.json")
+    try:
+        for eid, err, worker_timing in tqdm(
+            results, total=len(jobs), desc=f"featurize {out_dir.name}", unit="ep"
+        ):
+            timing.add(worker_timing)
+            if err is None:
+                summary.done.append(eid)
+            else:
+                log.error("featurize failed: %s", err)
+                summary.failed[eid] = {"file": show_path(videos[eid]), "error": err}
+    finally:  # interrupted: stop the workers now (finished episodes are on disk)
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
+    try:
+        write_json(summary.failed, out_dir / "errors.json")
+    except OSError as e:  # a read-only cache still serves what it holds
+        log.warning("%s: cannot write errors.json (%s)", out_dir, describe_os_error(e))
     log.info(
         "featurize %s: %d done, %d reused, %d failed; decode %.1fs resize %.1fs audio %.1fs "
         "(decode thread), network %.1fs write %.1fs, network idle %.1fs",

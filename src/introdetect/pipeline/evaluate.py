@@ -49,8 +49,8 @@ def run(
     rows, base_rows, unsup_rows = [], [], []
     for r in test:
         label = (r.start_s, r.end_s) if r.start_s is not None else None
-        pred = preds.get(r.episode_id)
-        s = episode_scores(pred, label)
+        pred = preds.get(r.episode_id)  # absent: the episode failed (see presence.json)
+        s = episode_scores(pred, label, failed=r.episode_id not in preds)
         rows.append(
             {
                 "episode_id": r.episode_id,
@@ -64,7 +64,10 @@ def run(
             }
         )
         base_rows.append({"seen": r.seen, **episode_scores(base, label)})
-        unsup_rows.append({"seen": r.seen, **episode_scores(unsup.get(r.episode_id), label)})
+        free = unsup.get(r.episode_id)
+        unsup_rows.append(
+            {"seen": r.seen, **episode_scores(free, label, failed=r.episode_id not in unsup)}
+        )
     out = _group_summary(rows) | {
         "baseline_median_interval": {"interval": list(base), **_group_summary(base_rows)},
         "unsupervised_repetition": _group_summary(unsup_rows),
