@@ -48,11 +48,13 @@ def make_clip(
     start_s: float = 0.0,
     n_audio: int = 1,
     sar: Fraction | None = None,
+    audio_start_s: float | None = None,
 ) -> Path:
     """Write an H.264 (+ AAC) clip whose gray level encodes time: a frame at time t has
     value ``min(255, 10 * floor(t))`` so a decoder can check which second it came from.
     ``times`` gives explicit frame times (variable frame rate); ``start_s`` offsets every
-    timestamp (a stream that does not start at 0); audio is ``n_audio`` sine-tone streams."""
+    timestamp (a stream that does not start at 0), ``audio_start_s`` the audio's alone (a
+    delayed track); audio is ``n_audio`` sine-tone streams."""
     rate = Fraction(fps)
     w, h = size
     frame_times = times if times is not None else [i / rate for i in range(int(seconds * rate))]
@@ -81,7 +83,7 @@ def make_clip(
         for k, aus in enumerate(auds):
             ch = aus.codec_context.channels
             total = int(seconds * audio_rate)
-            a0 = int(start_s * audio_rate)
+            a0 = int((start_s if audio_start_s is None else audio_start_s) * audio_rate)
             for a in range(0, total, 1024):
                 tt = (np.arange(a, a + 1024) / audio_rate).astype(np.float32)
                 data = np.repeat((0.3 * np.sin(2 * np.pi * tone_hz * (k + 1) * tt))[None], ch, 0)

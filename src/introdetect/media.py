@@ -5,8 +5,10 @@ episode is decoded once. Video frames are sampled on the step grid by :class:`St
 (step ``i`` covers ``[i/fps, (i+1)/fps)``; its sample is the frame on screen at the step's
 centre; :func:`sample_steps` is the same rule as a pure function), rotated as a player
 shows them, and resized inside PyAV (only sampled frames are converted). Audio goes
-through :class:`AudioPump` (mono float32 at a fixed rate). All times are seconds from the
-stream start.
+through :class:`AudioPump` (mono float32 at a fixed rate). All times are seconds on the
+player's timeline: from the container's start (:func:`playback_start`), the same origin for
+video and audio, so a stream that starts late (an edit list, a delayed track) starts late in
+the features too.
 """
 
 from __future__ import annotations
@@ -154,10 +156,45 @@ def pick_video_stream(
 _IMAGE_CODECS = {"mjpeg", "png", "bmp", "gif", "webp", "tiff", "jpegls", "jpeg2000"}
 
 
-def _stream_start(stream: av.stream.Stream) -> float:
+def _stream_start(stream: av.stream.Stream) -> float | None:
     if stream.start_time is None:
-        return 0.0
+        return None
     return float(stream.start_time * stream.time_base)
+
+
+def playback_start(container: av.container.InputContainer) -> float:
+    """The player's time zero in stream seconds: the container's start time (the earliest
+    stream start, edit lists applied), which mpv, ffmpeg ``-ss`` and Jellyfin count from.
+    Every time this tool reads or writes is on that one timeline, for video and audio
+    alike: a stream that starts later starts later on it."""
+    if container.start_time is not None:
+        return float(container.start_time) / av.time_base
+    starts = [t for t in map(_stream_start, container.streams) if t is not None]
+    return min(starts) if starts else 0.0
+
+
+def stream_offsets(path: str | Path, packets_per_stream: int = 16) -> dict[str, float]:
+    """Each video/audio stream's start on the player's timeline (``{"video#0": 5.0,
+    "audio#1": 0.0}``), from the earliest of its first packets (containers such as mkv
+    do not store a per-stream start): what ``doctor`` reports, since a late stream shifts
+    what a player shows at a given time."""
+    with open_container(path) as c:
+        t0 = playback_start(c)
+        wanted = [s for s in c.streams if s.type in ("video", "audio")]
+        first: dict[int, float] = {}
+        seen: dict[int, int] = {}
+        try:
+            for packet in c.demux(wanted):
+                k = packet.stream.index
+                seen[k] = seen.get(k, 0) + 1
+                if packet.pts is not None:
+                    t = float(packet.pts * packet.time_base)
+                    first[k] = min(first.get(k, t), t)
+                if len(seen) == len(wanted) and min(seen.values()) >= packets_per_stream:
+                    break
+        except av.error.FFmpegError as e:
+            raise MediaError(f"{show_path(path)}: cannot read packets ({e})") from e
+        return {f"{s.type}#{s.index}": round(first.get(s.index, t0) - t0, 3) for s in wanted}
 
 
 def probe(path: str | Path) -> ProbeInfo:
@@ -371,8 +408,9 @@ class EpisodeDecoder:
     Each sampled frame goes through ``convert(frame, frame_size)``: swscale into an RGB
     array by default; :class:`introdetect.features.frames.DeviceFrames` keeps NVDEC frames
     on the GPU. Frames are rotated as a player shows them; steps with no frame of their
-    own (variable frame rate, gaps) repeat the frame on screen. Times are seconds from
-    each stream's start. Raises :class:`MediaError` when nothing can be decoded.
+    own (variable frame rate, gaps) repeat the frame on screen. Times are seconds on the
+    player's timeline (:func:`playback_start`). Raises :class:`MediaError` when nothing
+    can be decoded.
     """
 
     def __init__(
@@ -396,7 +434,7 @@ class EpisodeDecoder:
         self.pump = None
         if self.audio is not None and audio_sink is not None:
             self.pump = AudioPump(
-                _stream_start(self.audio), opts.audio_sr, opts.window_s, audio_sink
+                playback_start(self.container), opts.audio_sr, opts.window_s, audio_sink
             )
         elif self.audio is None:
             self.stats.audio_note = "no audio stream"
@@ -448,7 +486,7 @@ class EpisodeDecoder:
             StepSampler(self.opts.fps),
             CorruptPacketGuard(self.path, self.opts.max_corrupt, st),
         )
-        v0 = _stream_start(self.video)
+        v0 = playback_start(self.container)  # a late video starts late on the timeline
         # how long the last frame stays on screen: the nominal frame interval (decoded-frame
         # gaps overstate it when non-reference frames are skipped), else the smallest gap
         nominal = self._frame_interval()
@@ -480,7 +518,8 @@ class EpisodeDecoder:
                 if t >= self.opts.window_s:
                     video_done = True
                     break
-                shown, shown_t = (frame, t) if prev is None else (prev, last_t)
+                # before the first frame (a video that starts late) its steps show it
+                shown, shown_t = (frame, None) if prev is None else (prev, last_t)
                 for step in sampler.before(t):
                     yield step, self._sample(step, shown, shown_t)
                 prev, last_t, n_frames = (
@@ -500,10 +539,12 @@ class EpisodeDecoder:
         if self.pump is not None:
             st.audio_samples = self.pump.finish()
 
-    def _sample(self, step: int, frame: av.VideoFrame, frame_t: float) -> Any:
-        """Convert the frame a step shows, recording how far it lies from the centre."""
-        err = abs((step + 0.5) / self.opts.fps - frame_t)
-        self.stats.sample_err_max_s = max(self.stats.sample_err_max_s, err)
+    def _sample(self, step: int, frame: av.VideoFrame, frame_t: float | None) -> Any:
+        """Convert the frame a step shows, recording how far it lies from the centre
+        (``frame_t`` None: a step before the video's first frame, no sampling error)."""
+        if frame_t is not None:
+            err = abs((step + 0.5) / self.opts.fps - frame_t)
+            self.stats.sample_err_max_s = max(self.stats.sample_err_max_s, err)
         t0 = time.perf_counter()
         out = self.convert(frame, self.opts.frame_size)
         self.stats.convert_s += time.perf_counter() - t0
@@ -529,7 +570,7 @@ def grab_frames(path: str | Path, times: list[float], height: int = 90) -> list[
     container = open_container(path)
     try:
         v = pick_video_stream(container, path)
-        v0 = _stream_start(v)
+        v0 = playback_start(container)
         ctx = v.codec_context
         w = max(2, int(round(ctx.width * height / max(ctx.height, 1))))
         for t in times:

@@ -17,7 +17,13 @@ from pathlib import Path
 import av
 import numpy as np
 
-from introdetect.media import MediaError, open_container, pick_video_stream, show_path
+from introdetect.media import (
+    MediaError,
+    open_container,
+    pick_video_stream,
+    playback_start,
+    show_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +45,7 @@ def frame_changes(path: str | Path, t0: float, t1: float) -> FrameChanges:
     try:
         v = pick_video_stream(container, path)
         v.thread_type = "AUTO"
-        start = float(v.start_time * v.time_base) if v.start_time is not None else 0.0
+        start = playback_start(container)
         container.seek(int((max(0.0, t0) + start) / v.time_base), stream=v, backward=True)
         times, thumbs = [], []
         for frame in container.decode(v):
