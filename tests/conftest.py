@@ -49,6 +49,7 @@ def make_clip(
     n_audio: int = 1,
     sar: Fraction | None = None,
     audio_start_s: float | None = None,
+    x264_params: str = "slices=1",
 ) -> Path:
     """Write an H.264 (+ AAC) clip whose gray level encodes time: a frame at time t has
     value ``min(255, 10 * floor(t))`` so a decoder can check which second it came from.
@@ -65,7 +66,7 @@ def make_clip(
         vs.width, vs.height, vs.pix_fmt = w, h, pix_fmt
         vs.time_base = tb
         vs.codec_context.time_base = tb
-        vs.options = {"preset": "ultrafast", "x264-params": "slices=1"}
+        vs.options = {"preset": "ultrafast", "x264-params": x264_params}
         if sar is not None:
             vs.codec_context.sample_aspect_ratio = sar
         auds = [out.add_stream("aac", rate=audio_rate, layout=layout) for _ in range(n_audio)]

@@ -116,7 +116,7 @@ def test_detect_cli_on_new_episodes(project: Path, tmp_path: Path):
         "--out",
         str(tmp_path / "out"),
         "--format",
-        "json,edl,chapters,jellyfin,csv",
+        "json,edl,chapters,csv",
     ]
     out = _run(args, project)
     assert "results:" in out
@@ -127,15 +127,11 @@ def test_detect_cli_on_new_episodes(project: Path, tmp_path: Path):
         edl = season / f"{eid}.edl"
         assert edl.exists() == (iv is not None)
         if iv is not None:
-            m = re.match(r"^(\d+\.\d+)\t(\d+\.\d+)\t3$", edl.read_text().strip())
+            m = re.match(r"^(\d+\.\d+)\t(\d+\.\d+)\t3\t## introdetect$", edl.read_text().strip())
             assert m and (float(m[1]), float(m[2])) == tuple(iv)
         with av.open(str(tmp_path / f"out/chapters/{eid}.ffmeta"), format="ffmetadata") as c:
             titles = [ch["metadata"]["title"] for ch in c.chapters()]
         assert ("Opening" in titles) == (iv is not None)
-    jf = json.loads((tmp_path / "out/jellyfin_intros.json").read_text())
-    assert {
-        k: [v["IntroStart"], v["IntroEnd"]] if v["Valid"] else None for k, v in jf.items()
-    } == preds
     html = (tmp_path / "out/report.html").read_text()
     assert html.count("<img") == 5 and len(list((tmp_path / "out/timelines").glob("*.png"))) == 5
     again = _run(args + ["--no-report"], project)  # the feature cache is reused, same answers

@@ -1,80 +1,201 @@
+"""Exports checked with the real clients: ffprobe and mpv read the chapters, MPlayer acts
+on the EDL; a foreign EDL is never overwritten and our stale one is removed."""
+
 import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 from conftest import make_clip
 
 from introdetect.export import (
+    EDL_MARKER,
+    apply_chapters_command,
     edl_text,
     export_all,
     ffmetadata_text,
-    jellyfin_entry,
     mux_chapters,
+    plan_edl,
 )
 
-EDL_LINE = re.compile(r"^(\d+(?:\.\d+)?)\t(\d+(?:\.\d+)?)\t([0-3])$")
+EDL_LINE = re.compile(r"^(\d+\.\d+)\t(\d+\.\d+)\t([0-3])\t## introdetect$")
 
 
-def test_edl_line_parses():
-    line = edl_text((12.3, 20.0)).rstrip("\n")
-    m = EDL_LINE.match(line)
-    assert m and float(m[1]) == 12.3 and float(m[2]) == 20.0 and m[3] == "3"
-    assert edl_text((1, 2), "cut").endswith("\t0\n")
+def _need(tool: str) -> None:
+    if shutil.which(tool) is None:
+        pytest.skip(f"{tool} not installed (Debian: apt-get install {tool}; .ci/run does)")
 
 
-def test_chapters_round_trip_through_ffmpeg(tmp_path):
-    video = make_clip(tmp_path / "ep.mp4", seconds=5.0)
+def test_edl_line_per_target():
+    m = EDL_LINE.match(edl_text((12.3, 20.0)).rstrip("\n"))
+    assert m and float(m[1]) == 12.3 and float(m[2]) == 20.0 and m[3] == "3"  # kodi: commbreak
+    assert edl_text((1, 2), "mplayer").startswith("1.00\t2.00\t0\t")  # mplayer: cut
+
+
+def _rich_mkv(path: Path) -> Path:
+    """An mkv with 1 video, 2 audio and 2 subtitle tracks, a font attachment, titles and
+    language tags."""
+    src = make_clip(path.with_suffix(".src.mkv"), seconds=6.0, n_audio=2, container="matroska")
+    srt = path.with_suffix(".srt")
+    srt.write_text("1\n00:00:01,000 --> 00:00:02,000\nhello\n")
+    cmd = ["ffmpeg", "-v", "error", "-y", "-i", str(src), "-i", str(srt), "-i", str(srt)]
+    cmd += ["-map", "0", "-map", "1", "-map", "2", "-c", "copy", "-c:s", "srt"]
+    cmd += ["-metadata", "title=Show S01E01", "-metadata:s:a:0", "language=eng"]
+    cmd += ["-metadata:s:a:1", "language=fra", "-metadata:s:a:1", "title=Commentary"]
+    cmd += ["-metadata:s:s:0", "language=eng", "-metadata:s:s:1", "language=deu"]
+    font = path.with_suffix(".ttf")
+    font.write_bytes(b"\x00\x01\x00\x00" + bytes(60))  # an attachment (a font, as in anime)
+    cmd += ["-attach", str(font), "-metadata:s:t", "mimetype=application/x-truetype-font"]
+    cmd.append(str(path))
+    subprocess.run(cmd, check=True)
+    return path
+
+
+def _ffprobe(path: Path) -> dict:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-show_chapters"]
+        + ["-show_format", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(out)
+
+
+@pytest.mark.parametrize("ext", ["mkv", "mp4"])
+def test_chapters_go_in_losslessly_and_players_read_them(tmp_path, ext):
+    _need("ffmpeg")
+    _need("ffprobe")
+    if ext == "mkv":
+        video = _rich_mkv(tmp_path / "ep.mkv")
+    else:
+        video = make_clip(tmp_path / "ep.mp4", seconds=6.0, n_audio=2)
+    before = _ffprobe(video)
+    duration = float(before["format"]["duration"])
     meta = tmp_path / "ep.ffmeta"
-    meta.write_text(ffmetadata_text((1.0, 3.5), 5.0))
-    out = mux_chapters(video, meta, tmp_path / "ep.mkv")
-    with av.open(str(out)) as c:
-        chapters = c.chapters()
-        assert len(c.streams.video) == 1 and len(c.streams.audio) == 1
-    opening = [ch for ch in chapters if ch["metadata"]["title"] == "Opening"]
-    assert len(opening) == 1
-    tb = opening[0]["time_base"]
-    assert float(opening[0]["start"] * tb) == 1.0 and float(opening[0]["end"] * tb) == 3.5
+    meta.write_text(ffmetadata_text((1.0, 3.5), duration))
+    out = mux_chapters(video, meta, tmp_path / f"out.{ext}")
+    after = _ffprobe(out)
+    # mp4 keeps its chapters in a text track of its own: every other stream as before
+    kinds = [(s["codec_type"], s["codec_name"]) for s in after["streams"]]
+    assert [k for k in kinds if k[0] != "data"] == [
+        (s["codec_type"], s["codec_name"]) for s in before["streams"]
+    ]
+    after["streams"] = [s for s in after["streams"] if s["codec_type"] != "data"]
+    if ext == "mkv":
+        assert ("attachment", "ttf") in kinds
+    for a, b in zip(before["streams"], after["streams"], strict=True):
+        for key in ("language", "title"):
+            assert a.get("tags", {}).get(key) == b.get("tags", {}).get(key)
+    assert after["format"].get("tags", {}).get("title") == before["format"].get("tags", {}).get(
+        "title"
+    )
+    titles = [c["tags"]["title"] for c in after["chapters"]]
+    assert titles == ["Cold Open", "Opening", "Episode"]
+    assert float(after["chapters"][1]["start_time"]) == 1.0
+    assert float(after["chapters"][1]["end_time"]) == 3.5
+    assert float(after["chapters"][-1]["end_time"]) == pytest.approx(duration, abs=0.01)
+    _need("mpv")
+    msg = "CH=${chapter-list/count} T=${chapter-list/1/title} S=${chapter-list/1/time}"
+    res = subprocess.run(
+        ["mpv", "--no-config", "--vo=null", "--ao=null", "--frames=1"]
+        + [f"--term-playing-msg={msg}", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "CH=3 T=Opening S=00:00:01" in res.stdout + res.stderr
+    # mpv can also take the chapters without muxing (--chapters-file)
+    res = subprocess.run(
+        ["mpv", "--no-config", "--vo=null", "--ao=null", "--frames=1"]
+        + [f"--chapters-file={meta}", f"--term-playing-msg={msg}", str(video)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "CH=3 T=Opening" in res.stdout + res.stderr
+
+
+def test_chapter_titles_and_apply_command():
     assert "Opening" not in ffmetadata_text(None, 10.0)
     assert ffmetadata_text((0.0, 4.0), 10.0).count("[CHAPTER]") == 2  # intro at 0 s
+    assert "Prologue" not in ffmetadata_text((3.0, 8.0), 60.0)  # chapterskip would drop it
+    cmd = apply_chapters_command(Path("a b.mkv"), Path("m.ffmeta"), Path("o.mkv"))
+    assert cmd[cmd.index("-map") + 1] == "0" and "copy" in cmd and "-n" in cmd
 
 
-def test_export_all_formats(tmp_path):
+def test_mplayer_skips_what_the_edl_says(tmp_path):
+    _need("mplayer")
+    # a keyframe every 0.2 s, so the skip's seek lands where the EDL says
+    video = make_clip(tmp_path / "ep.mp4", seconds=6.0, x264_params="keyint=5:scenecut=0")
+    video.with_suffix(".edl").write_text(edl_text((2.0, 4.0), "mplayer"))
+    res = subprocess.run(
+        ["mplayer", "-msglevel", "all=9", "-edl", str(video.with_suffix(".edl"))]
+        + ["-vo", "null", "-nosound", "-benchmark", str(video)],
+        capture_output=True,
+        timeout=60,
+    )
+    out = res.stdout.decode(errors="replace")
+    assert "Read 1 EDL actions" in out
+    assert re.search(r"EDL_SKIP: .*start \[2\.0+\], stop \[4\.0+\]", out)
+
+
+def test_edl_never_overwrites_a_foreign_file_and_removes_our_stale_one(tmp_path):
+    video = make_clip(tmp_path / "ep1.mp4", seconds=2.0)
+    edl = video.with_suffix(".edl")
+    edl.write_text("10.0\t20.0\t3\n")  # comskip's
+    plan = plan_edl(video, (0.5, 1.5), "kodi")
+    assert plan.action == "keep" and "not ours" in plan.note
+    edl.unlink()
+    assert plan_edl(video, (0.5, 1.5), "kodi").note.endswith("Kodi may not skip it")
+    assert plan_edl(video, (0.5, 9.5), "kodi").note == ""
+    edl.write_text(edl_text((0.5, 1.5)))
+    assert plan_edl(video, None, "kodi").action == "remove"
+    assert EDL_MARKER in edl.read_text()
+
+
+def _rows(tmp_path):
     video = make_clip(tmp_path / "v" / "ep1.mp4", seconds=2.0)
-    rows = [
-        {
-            "episode_id": "ep1",
-            "video": str(video),
-            "status": "ok",
-            "interval": (0.5, 1.5),
-            "confidence": 0.9,
-            "presence": 0.95,
-            "duration_s": 2.0,
-        },
+    base = {"confidence": 0.9, "presence": 0.95, "source": "steps"}
+    return [
+        {"episode_id": "ep1", "video": str(video), "status": "ok", "interval": (0.5, 1.5)}
+        | base
+        | {"duration_s": 2.0},
         {
             "episode_id": "ep2",
             "video": str(tmp_path / "v" / "ep2.mp4"),
             "status": "no_intro",
             "interval": None,
-            "confidence": 0.0,
-            "presence": 0.1,
-            "duration_s": 30.0,
-        },
+        }
+        | base
+        | {"duration_s": 30.0},
+        {"episode_id": "ep3", "video": str(tmp_path / "v" / "ep3.mp4"), "status": "failed: x"}
+        | base
+        | {"interval": None, "presence": None, "duration_s": None},
     ]
-    export_all(rows, tmp_path / "out", ("json", "edl", "chapters", "jellyfin", "csv"))
-    assert not (tmp_path / "out/predictions.json").exists()  # inference.write_detections'
+
+
+def test_export_all_formats_and_dry_run(tmp_path):
+    rows = _rows(tmp_path)
+    (tmp_path / "v" / "ep2.edl").write_text(edl_text((1.0, 2.0)))  # ours, now stale
+    planned = export_all(rows, tmp_path / "out", ("csv", "edl", "chapters"), dry_run=True)
+    assert f"would write {tmp_path / 'v/ep1.edl'}" in planned
+    assert f"would remove stale {tmp_path / 'v/ep2.edl'}" in planned
+    assert not (tmp_path / "out").exists() and not (tmp_path / "v/ep1.edl").exists()
+    done = export_all(rows, tmp_path / "out", ("json", "csv", "edl", "chapters"))
+    assert len(done) == len(planned)
     assert EDL_LINE.match((tmp_path / "v/ep1.edl").read_text().strip())
     assert not (tmp_path / "v/ep2.edl").exists()
-    jf = json.loads((tmp_path / "out/jellyfin_intros.json").read_text())
-    assert jf["ep1"] == jellyfin_entry("ep1", (0.5, 1.5)) and jf["ep1"]["IntroEnd"] == 1.5
-    assert jf["ep2"]["Valid"] is False
     with av.open(str(tmp_path / "out/chapters/ep1.ffmeta"), format="ffmetadata") as c:
         titles = [ch["metadata"]["title"] for ch in c.chapters()]
-    assert titles == ["Prologue", "Opening", "Episode"]
+    assert titles == ["Cold Open", "Opening", "Episode"]
+    assert "ffmpeg" in (tmp_path / "out/chapters/apply.sh").read_text()
     csv_lines = (tmp_path / "out/predictions.csv").read_text().splitlines()
-    assert csv_lines[0].startswith("episode_id,video,status,start_s,end_s") and len(csv_lines) == 3
+    assert csv_lines[0].startswith("episode_id,video,status,start_s,end_s") and len(csv_lines) == 4
 
 
 @pytest.mark.slow
@@ -82,7 +203,6 @@ def test_report_renders_in_headless_chromium(tmp_path):
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         pytest.skip("Debian chromium not installed (apt-get install chromium)")
-    import numpy as np
 
     from introdetect.report import EpisodeView, html_report
 
@@ -120,7 +240,6 @@ def test_report_renders_in_headless_chromium(tmp_path):
 
 def test_one_writer_for_predictions_and_sidecar(tmp_path):
     """Model answers, model-free answers and unreadable episodes through one writer."""
-    import numpy as np
 
     from introdetect.inference import Detection, write_detections
 

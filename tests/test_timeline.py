@@ -100,3 +100,26 @@ def test_steps_show_what_a_player_shows(tmp_path, container, ext, player):
             else _mpv_gray(path, t, tmp_path / str(step))
         )
         assert abs(float(np.mean(frames[step])) - seen) < 6, (step, seen)
+
+
+@pytest.mark.parametrize("late", ["video", "audio"])
+def test_offsets_match_ffprobe_in_mpegts(tmp_path, late):
+    if shutil.which("ffprobe") is None:
+        pytest.skip("ffprobe not installed (Debian: apt-get install ffmpeg)")
+    import json
+
+    path = _clip(tmp_path, "mpegts", "ts", late)
+    probe = json.loads(
+        subprocess.run(
+            ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams"]
+            + ["-show_format", str(path)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    t0 = float(probe["format"]["start_time"])
+    ours = stream_offsets(path)
+    for s in probe["streams"]:
+        key = f"{s['codec_type']}#{s['index']}"
+        assert ours[key] == pytest.approx(float(s["start_time"]) - t0, abs=0.01)

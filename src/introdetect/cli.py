@@ -2,9 +2,10 @@
 
 introdetect synth [--params params.yaml] [--out DIR]
 introdetect detect EP1.mp4 SEASON_DIR/ --model models/best.pt [--out DIR] [--cache DIR]
-introdetect detect SEASON_DIR/ --unsupervised
+introdetect detect SEASON_DIR/                 # no model: the model-free detector
 introdetect doctor SEASON_DIR/
 introdetect metrics [metrics/eval.json]
+JELLYFIN_TOKEN=... introdetect jellyfin-push RESULTS_DIR --server URL [--apply]
 
 Exit codes: 0 all answered, 1 some episodes failed, 2 usage error or nothing usable,
 130 interrupted.
@@ -39,6 +40,11 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     from introdetect.export import FORMATS
 
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    if "jellyfin" in formats:
+        raise UsageError(
+            "--format jellyfin: Jellyfin reads no file of ours; use `introdetect "
+            "jellyfin-push RESULTS_DIR --server URL`, or --format chapters"
+        )
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise UsageError(f"--format: unknown {', '.join(bad)} (choose from {', '.join(FORMATS)})")
@@ -57,7 +63,8 @@ def _cmd_detect(args: argparse.Namespace) -> int:
         cache=args.cache,
         device=args.device,
         formats=formats,
-        edl_action=args.edl_action,
+        edl_target=args.edl_target,
+        dry_run=args.dry_run,
         unsupervised=args.unsupervised,
         report=not args.no_report,
         labels=args.labels,
@@ -69,6 +76,11 @@ def _cmd_detect(args: argparse.Namespace) -> int:
         iv = r["interval"]
         a, b = (f"{iv[0]:8.2f}", f"{iv[1]:8.2f}") if iv else ("       -", "       -")
         print(f"{r['episode_id']:<32} {a} {b} {r['confidence']:6.2f}  {r['status']}")
+    for line in res.groups:
+        print(line)
+    for note in res.notes:
+        if opts.dry_run or not note.startswith(("wrote", "removed")):
+            print(note)
     for s in res.skipped:
         if not s.sidecar:
             print(f"skipped {s.path}: {s.reason}")
@@ -101,6 +113,30 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
         f"{len(scan.skipped)} files skipped"
     )
     return EXIT_SOME_FAILED if bad else EXIT_OK
+
+
+def _cmd_jellyfin_push(args: argparse.Namespace) -> int:
+    from introdetect.detect import UsageError
+    from introdetect.jellyfin import push
+
+    path_map = []
+    for item in args.path_map:
+        local, sep, server = item.partition("=")
+        if not sep or not local:
+            raise UsageError(f"--path-map {item!r}: expected LOCAL=SERVER")
+        path_map.append((local, server))
+    plan = push(Path(args.results), args.server, path_map, apply=args.apply)
+    verb = "pushed" if args.apply else "would push"
+    for item in plan:
+        if item.item_id and item.interval:
+            a, b = item.interval
+            print(f"{verb} {a:.2f}-{b:.2f} s -> item {item.item_id}  {item.video}")
+        else:
+            print(f"skipped {item.video}: {item.why}")
+    missing = sum(bool(i.interval) and not i.item_id for i in plan)
+    if not args.apply:
+        print("dry run: nothing sent; add --apply to push")
+    return EXIT_SOME_FAILED if missing else EXIT_OK
 
 
 def _cmd_metrics(args: argparse.Namespace) -> None:
@@ -143,7 +179,10 @@ def _cmd_metrics(args: argparse.Namespace) -> None:
 
 def _add_detect_parser(sub: argparse._SubParsersAction) -> None:
     """``introdetect detect`` and its options."""
-    d = sub.add_parser("detect", help="find intros in video files or folders with a trained model")
+    d = sub.add_parser(
+        "detect",
+        help="find intros in video files or folders (with a trained model, or without one)",
+    )
     d.add_argument(
         "paths",
         nargs="+",
@@ -153,8 +192,8 @@ def _add_detect_parser(sub: argparse._SubParsersAction) -> None:
     d.add_argument(
         "--model",
         default=None,
-        help="checkpoint from the train stage (e.g. models/best.pt); without it, "
-        "--unsupervised is required",
+        help="checkpoint from the train stage (e.g. models/best.pt); without it the "
+        "model-free season detector answers",
     )
     d.add_argument(
         "--params",
@@ -189,19 +228,27 @@ def _add_detect_parser(sub: argparse._SubParsersAction) -> None:
         "--format",
         default="json,csv",
         help="comma-separated: json (predictions.json + presence.json), csv, "
-        "edl (Kodi <video>.edl next to each video), chapters (ffmetadata per episode,"
-        " chapter 'Opening'), jellyfin (Intro Skipper IntroStart/IntroEnd)",
+        "edl (an EDL file next to each video, see --edl-target), chapters "
+        "(chapters/<id>.ffmeta with the intro chapter 'Opening', and chapters/apply.sh "
+        "that puts them into the files losslessly with ffmpeg)",
     )
     d.add_argument(
-        "--edl-action",
-        default="commbreak",
-        choices=["commbreak", "cut", "mute", "scene"],
-        help="Kodi EDL action for the intro (default commbreak = skip)",
+        "--edl-target",
+        default="kodi",
+        choices=["kodi", "mplayer"],
+        help="player the EDL files are for: kodi (action 3, commercial break, skipped "
+        "automatically) or mplayer (action 0, cut); mpv reads no EDL (use chapters)",
+    )
+    d.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list what would be written where (features are still computed and cached)",
     )
     d.add_argument(
         "--unsupervised",
         action="store_true",
-        help="no model: pick the stretch that repeats across the season's episodes",
+        help="no model (the default when --model is not given): pick the stretch that "
+        "repeats across each series' episodes",
     )
     d.add_argument("--labels", default=None, help="a label file to draw on the report")
     d.add_argument("--no-report", action="store_true", help="skip the PNG/HTML report")
@@ -231,6 +278,23 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("paths", nargs="+", help="video files and/or folders (searched recursively)")
     c.add_argument("--params", default="params.yaml", help="params file for data.video_extensions")
     c.set_defaults(func=_cmd_doctor)
+
+    j = sub.add_parser(
+        "jellyfin-push",
+        help="send detect results to Jellyfin's Intro Skipper plugin (dry run by default)",
+    )
+    j.add_argument("results", help="a detect --out folder (reads its predictions.csv)")
+    j.add_argument("--server", required=True, help="Jellyfin URL, e.g. http://localhost:8096")
+    j.add_argument(
+        "--path-map",
+        action="append",
+        default=[],
+        help="LOCAL=SERVER: the library's path prefix here and on the server (repeatable)",
+    )
+    j.add_argument(
+        "--apply", action="store_true", help="really push (default: list what would be sent)"
+    )
+    j.set_defaults(func=_cmd_jellyfin_push)
 
     m = sub.add_parser("metrics", help="print metrics/eval.json as a table (model vs baseline)")
     m.add_argument("path", nargs="?", default="metrics/eval.json", help="an eval.json file")

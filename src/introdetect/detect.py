@@ -1,12 +1,13 @@
-"""``introdetect detect``: a trained model (or the model-free repetition detector) on new
-episodes, without DVC.
+"""``introdetect detect``: a trained model (or, without one, the model-free season detector)
+on new episodes, without DVC.
 
 The same path as the pipeline: the feature identity (fps, window, frame size, weights,
 audio) comes from the checkpoint and is checked against the cache; how to run (device,
 workers, executor, batch size) and ``predict.*`` come from the caller's params.yaml (with
 command-line overrides); answers come from :func:`introdetect.inference.predict_episodes`
-and are written by :func:`introdetect.inference.write_detections`. The videos of one
-folder are treated as one season for the repetition channels.
+and are written by :func:`introdetect.inference.write_detections`. Episodes are grouped
+into series (:mod:`introdetect.grouping`: file names, then mutual repetition) for the
+repetition channels and the season-consistent decision.
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ from introdetect.export import export_all
 from introdetect.features.extract import FeaturizeSummary, featurize_many, plan_jobs
 from introdetect.features.visual import load_backbone
 from introdetect.fileio import write_text
+from introdetect.grouping import describe_groups, group_series
 from introdetect.inference import (
     Detection,
     predict_episodes,
     unsupervised_episodes,
     write_detections,
 )
-from introdetect.media import show_path
+from introdetect.media import MediaError, probe, show_path
 from introdetect.params import DataParams, Params, load_params, params_from_dict, with_identity
 from introdetect.repetition import compute_repetition, write_repetition
 from introdetect.scan import Skipped, scan_paths
@@ -57,7 +59,8 @@ class DetectOptions:
     cache: str | None = None
     device: str | None = None
     formats: tuple[str, ...] = ("json",)
-    edl_action: str = "commbreak"
+    edl_target: str = "kodi"
+    dry_run: bool = False  # list what would be written (features are still cached)
     unsupervised: bool = False
     report: bool = True
     labels: str | None = None
@@ -98,6 +101,8 @@ class DetectResult:
     rows: list[dict[str, Any]]
     skipped: list[Skipped]
     out: Path
+    groups: list[str] = field(default_factory=list)  # one line per series found
+    notes: list[str] = field(default_factory=list)  # what was written (would be) or refused
 
     @property
     def n_failed(self) -> int:
@@ -125,9 +130,11 @@ def _prepare(opts: DetectOptions) -> _Run:
     cache = Path(opts.cache) if opts.cache else out / "features"
     labels = _read_labels(opts.labels, p.data) if opts.labels else {}
     check_writable_folder(out, "--out")
-    if not opts.model:
-        if not opts.unsupervised:
-            raise UsageError("detect: give --model, or --unsupervised to run without one")
+    if opts.unsupervised or not opts.model:
+        log.info(
+            "no --model: the model-free season detector answers (the stretch that repeats "
+            "across the episodes of each series)"
+        )
         return _Run(p, out, cache, labels=labels)
     model, meta = load_checkpoint(opts.model)
     features = with_identity(p.features, meta["feature_identity"])
@@ -165,35 +172,40 @@ def run_detect(opts: DetectOptions) -> DetectResult:
         )
     _check_cache(run, scan.videos, backbone)
     summary = featurize_many(scan.videos, run.cache, backbone, p.features)
-    dets = _detect(run, [(e, v) for e, v in scan.videos if e not in summary.failed], opts)
+    ok = [(e, v) for e, v in scan.videos if e not in summary.failed]
+    groups = group_series(ok, run.cache, p.repetition)
+    for line in describe_groups(groups):
+        log.info("%s", line)
+    dets = _detect(run, ok, groups)
     dets += [Detection.missing(eid, info["error"]) for eid, info in summary.failed.items()]
     video_of = dict(scan.videos)
     rows = _rows(dets, video_of, run.cache)
-    written_to = _write_outputs(run, dets, rows, opts)
-    if opts.report and any(d.fps for d in dets):
+    written_to, notes = _write_outputs(run, dets, rows, opts)
+    if opts.report and any(d.fps for d in dets) and opts.dry_run:
+        notes.append(f"would write {written_to / 'report.html'}")
+    elif opts.report and any(d.fps for d in dets):
         threshold = p.predict.threshold if run.model is not None else p.repetition.min_share
         try:
             _report(dets, video_of, run.cache, run.labels, threshold, written_to, opts.paths)
         except OSError as e:
             log.warning("report not written: %s", describe_os_error(e))
-    return DetectResult(rows, scan.skipped, written_to)
+    return DetectResult(rows, scan.skipped, written_to, describe_groups(groups), notes)
 
 
-def _detect(run: _Run, ok: list[tuple[str, Path]], opts: DetectOptions) -> list[Detection]:
-    """The answers for the featurized episodes (a season = the videos of one folder)."""
+def _detect(run: _Run, ok: list[tuple[str, Path]], seasons: dict[str, str]) -> list[Detection]:
+    """The answers for the featurized episodes; ``seasons``: episode id -> series group."""
     p, cache = run.p, run.cache
     if not ok:
         return []
     rep_dir = run.out / "repetition"
-    if opts.unsupervised or run.meta.get("repetition"):
+    if run.model is None or run.meta.get("repetition"):
         reps = compute_repetition(
-            [(eid, str(v.parent), cache / f"{eid}.h5") for eid, v in ok], p.repetition
+            [(eid, seasons[eid], cache / f"{eid}.h5") for eid, _ in ok], p.repetition
         )
         for eid, rep in reps.items():
             write_repetition(rep, rep_dir / f"{eid}.npy")
     ids = [eid for eid, _ in ok]
     videos = dict(ok)
-    seasons = {eid: str(v.parent) for eid, v in ok}
     if run.model is not None:
         return predict_episodes(
             run.model, run.meta, ids, cache, rep_dir, p.predict, seasons, videos
@@ -203,21 +215,28 @@ def _detect(run: _Run, ok: list[tuple[str, Path]], opts: DetectOptions) -> list[
 
 def _write_outputs(
     run: _Run, dets: list[Detection], rows: list[dict[str, Any]], opts: DetectOptions
-) -> Path:
+) -> tuple[Path, list[str]]:
     """Write every requested output to ``run.out``; when that fails (full disk, the folder
     removed or made read-only meanwhile), write them to a fresh temp folder instead and
-    say where, so nothing computed is lost. Returns the folder used."""
+    say where, so nothing computed is lost. Returns the folder used and what was done."""
     for attempt, out in enumerate((run.out, None)):
         if out is None:
             out = Path(tempfile.mkdtemp(prefix="introdetect-results-"))
         try:
+            notes = []
             if "json" in opts.formats:
-                write_detections(dets, out / "predictions.json", out / "presence.json")
-            for failure in export_all(rows, out, opts.formats, opts.edl_action):
-                log.warning("%s", failure)
+                pred, side = out / "predictions.json", out / "presence.json"
+                if not opts.dry_run:
+                    write_detections(dets, pred, side)
+                verb = "would write" if opts.dry_run else "wrote"
+                notes += [f"{verb} {pred}", f"{verb} {side}"]
+            notes += export_all(rows, out, opts.formats, opts.edl_target, opts.dry_run)
+            for note in notes:
+                done = note.startswith(("wrote", "would", "removed"))
+                log.log(logging.DEBUG if done else logging.WARNING, "%s", note)
             if attempt:
                 log.warning("results written to %s instead", out)
-            return out
+            return out, notes
         except OSError as e:
             log.error("%s: cannot write results (%s)", out, describe_os_error(e))
     raise OutputError("results could not be written anywhere")  # pragma: no cover
@@ -228,6 +247,7 @@ def _rows(dets: list[Detection], video_of: dict[str, Path], cache: Path) -> list
     rows = []
     for d in sorted(dets, key=lambda d: d.episode_id):
         attrs = read_attrs(cache / f"{d.episode_id}.h5") if d.fps else {}
+        duration = _file_duration(video_of[d.episode_id]) or attrs.get("duration_s")
         rows.append(
             {
                 "episode_id": d.episode_id,
@@ -238,10 +258,19 @@ def _rows(dets: list[Detection], video_of: dict[str, Path], cache: Path) -> list
                 "confidence": round(d.confidence, 4),
                 "presence": None if d.presence is None else round(d.presence, 4),
                 "source": d.source,
-                "duration_s": float(attrs.get("duration_s", 0.0)) or None,
+                "duration_s": float(duration) if duration else None,  # the whole file
             }
         )
     return rows
+
+
+def _file_duration(video: Path) -> float | None:
+    """The container's duration (chapters run to the end of the file, not of the
+    analysis window); None when unknown."""
+    try:
+        return probe(video).duration_s
+    except MediaError:
+        return None
 
 
 def _report(

@@ -9,6 +9,7 @@ through either.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from introdetect.params import PredictParams, RepetitionParams
 from introdetect.postprocess import extract_best_interval, smooth_predictions
 from introdetect.repetition import unsupervised_answer
 from introdetect.store import read_attrs
+
+ALONE = "alone in its series"
 
 
 @dataclass
@@ -43,9 +46,12 @@ class Detection:
 
     @property
     def status(self) -> str:
-        """``ok`` (an intro), ``no_intro`` (looked, found none) or ``failed: <cause>``."""
+        """``ok`` (an intro), ``no_intro`` (looked, found none), ``unknown: alone in its
+        series ...`` (model-free, nothing to compare with) or ``failed: <cause>``."""
         if self.source.startswith("no_features"):
             return "failed: " + self.source.removeprefix("no_features: ")
+        if self.source.startswith(ALONE):
+            return "unknown: " + self.source
         return "ok" if self.interval else "no_intro"
 
     @classmethod
@@ -152,8 +158,13 @@ def unsupervised_episodes(
     """The model-free answer for each episode from its repetition channels in ``rep_dir``
     (and its feature file's timing), with the same season decisions as the model's."""
     out = []
+    sizes = Counter((groups or {}).values())
     for eid in episode_ids:
         path, feats = Path(rep_dir) / f"{eid}.npy", Path(feature_dir) / f"{eid}.h5"
+        if groups and sizes[groups[eid]] == 1:  # repetition needs another episode
+            why = f"{ALONE} {groups[eid]!r}: no other episode to compare with"
+            out.append(Detection(eid, None, None, 0.0, why, np.zeros(0), 0.0))
+            continue
         if not path.exists() or not feats.exists():
             out.append(Detection.missing(eid, f"{path}: no repetition features"))
             continue
