@@ -95,8 +95,9 @@ class _Run:
 
 @dataclass
 class DetectResult:
-    """One row per episode (``status``: ok | no_intro | failed: <cause>), every file that
-    was skipped and why, and the folder the results are in."""
+    """One row per episode (``status``: ok | no_intro | unknown: ... | failed: <cause>),
+    every file that was skipped and why, the series groups, and the folder the results
+    are in."""
 
     rows: list[dict[str, Any]]
     skipped: list[Skipped]
@@ -114,11 +115,11 @@ def check_writable_folder(path: Path, what: str) -> None:
     :class:`UsageError` naming ``what`` (e.g. ``--out``)."""
     if path.exists() and not path.is_dir():
         raise UsageError(f"{what} {path}: exists and is not a folder")
-    probe = path / f".write-test-{os.getpid()}"
+    marker = path / f".write-test-{os.getpid()}"
     try:
         path.mkdir(parents=True, exist_ok=True)
-        write_text(probe, "")  # the same writer the results go through
-        probe.unlink()
+        write_text(marker, "")  # the same writer the results go through
+        marker.unlink()
     except OSError as e:
         raise UsageError(f"{what} {path}: not writable ({describe_os_error(e)})") from e
 
@@ -132,8 +133,9 @@ def _prepare(opts: DetectOptions) -> _Run:
     check_writable_folder(out, "--out")
     if opts.unsupervised or not opts.model:
         log.info(
-            "no --model: the model-free season detector answers (the stretch that repeats "
-            "across the episodes of each series)"
+            "%s: the model-free season detector answers (the stretch that repeats across "
+            "the episodes of each series)",
+            "--unsupervised" if opts.model else "no --model",
         )
         return _Run(p, out, cache, labels=labels)
     model, meta = load_checkpoint(opts.model)
@@ -251,7 +253,7 @@ def _rows(dets: list[Detection], video_of: dict[str, Path], cache: Path) -> list
         rows.append(
             {
                 "episode_id": d.episode_id,
-                "video": show_path(video_of[d.episode_id]),  # printable
+                "video": show_path(video_of[d.episode_id].absolute()),  # printable
                 "path": video_of[d.episode_id],  # the file itself (EDL beside it)
                 "status": d.status,
                 "interval": d.interval,
@@ -268,7 +270,7 @@ def _file_duration(video: Path) -> float | None:
     """The container's duration (chapters run to the end of the file, not of the
     analysis window); None when unknown."""
     try:
-        return probe(video).duration_s
+        return probe(video).file_duration_s
     except MediaError:
         return None
 

@@ -51,6 +51,7 @@ class ProbeInfo:
     audio_channels: int | None
     video_index: int = 0  # the stream analysed (cover art and non-default tracks passed over)
     video_streams: int = 1
+    file_duration_s: float | None = None  # the container's: what a player's timeline spans
 
 
 _HW_WARNED: set[str] = set()
@@ -223,6 +224,7 @@ def probe(path: str | Path) -> ProbeInfo:
             audio_channels=a.codec_context.channels if a else None,
             video_index=v.index,
             video_streams=len(c.streams.video),
+            file_duration_s=c.duration / 1e6 if c.duration is not None else dur,
         )
 
 
