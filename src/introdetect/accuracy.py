@@ -114,7 +114,11 @@ def median_baseline(data_dir: Path) -> tuple[float, float]:
 def score_rows(preds: dict[str, Any], truth: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Per-episode scores of ``preds`` against the frame-exact truth."""
     return [
-        {"episode_id": eid, "seen": t["seen"], **episode_scores(preds.get(eid), t["intro"])}
+        {
+            "episode_id": eid,
+            "seen": t["seen"],
+            **episode_scores(preds.get(eid), t["intro"], failed=eid not in preds),
+        }
         for eid, t in truth.items()
     ]
 
