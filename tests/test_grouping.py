@@ -111,7 +111,7 @@ def test_detect_without_a_model_groups_a_mixed_folder(tmp_path, capsys):
     )
     out = tmp_path / "out"
     args = ["detect", str(folder), "--params", str(params), "--out", str(out), "--no-report"]
-    assert main(args) == 0  # no --model: the model-free detector, no error
+    assert main(args + ["--format", "json,chapters"]) == 0  # no --model: model-free, no error
     printed = capsys.readouterr().out
     assert "series 'mixed #1': 3 episodes (a0, a1, a2)" in printed
     assert "series 'mixed #2': 3 episodes (b0, b1, b2)" in printed
@@ -120,6 +120,11 @@ def test_detect_without_a_model_groups_a_mixed_folder(tmp_path, capsys):
     assert json.loads((out / "predictions.json").read_text())["c0"] is None
     for eid in ("a0", "a1", "a2", "b0", "b1", "b2"):
         assert side[eid]["status"] == "ok"
+    # the chapters run to the end of the file (the container's duration)
+    with av.open(str(folder / "a0.mp4")) as c:
+        duration_ms = round(c.duration / 1000)
+    meta = (out / "chapters" / "a0.ffmeta").read_text()
+    assert abs(int(meta.rsplit("END=", 1)[1].split()[0]) - duration_ms) <= 1
 
 
 def test_dry_run_lists_what_would_be_written(tmp_path, capsys):
