@@ -60,7 +60,7 @@ def is_ours(edl: Path) -> bool:
 @dataclass(frozen=True)
 class EdlPlan:
     """What the EDL export does for one video: ``write``, ``remove`` (our stale file) or
-    ``keep`` (a foreign file, or nothing to do), and why."""
+    ``keep`` (a foreign file, or nothing to do), and a warning for the user, if any."""
 
     path: Path
     action: str
@@ -75,7 +75,7 @@ def plan_edl(video: Path, interval: tuple[float, float] | None, target: str) -> 
     if exists and not is_ours(path):
         return EdlPlan(path, "keep", note=f"{path}: not ours (no '{EDL_MARKER}'), left as it is")
     if interval is None:
-        return EdlPlan(path, "remove" if exists else "keep", note="no intro")
+        return EdlPlan(path, "remove" if exists else "keep")
     note = ""
     if target == "kodi" and interval[1] - interval[0] < KODI_MIN_COMMBREAK_S:
         note = (
@@ -203,7 +203,7 @@ def _export_edl(rows: list[dict[str, Any]], target: str, dry_run: bool) -> list[
     notes = []
     for r in rows:
         plan = plan_edl(Path(r.get("path") or r["video"]), r["interval"], target)
-        if plan.note and plan.action != "remove" and plan.note != "no intro":
+        if plan.note:
             notes.append(plan.note)
         try:
             if plan.action == "write":

@@ -13,6 +13,7 @@ the features too.
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import os
@@ -95,20 +96,26 @@ def open_container(
         raise MediaError(f"{show_path(path)}: cannot open ({e})") from e
 
 
-def check_regular_file(path: Path) -> None:
-    """Refuse what is not a non-empty regular file (a FIFO would block a reader forever,
-    a folder or a device is no episode) with a one-line :class:`MediaError`."""
+def not_a_file(path: Path) -> str | None:
+    """Why ``path`` cannot be read as an episode (broken symlink, symlink loop, FIFO,
+    folder, device...), or None when it is a regular file. Only ``stat``: a FIFO is never
+    opened (a reader would block forever)."""
     try:
         st = path.stat()
     except FileNotFoundError:
-        kind = "broken symlink" if path.is_symlink() else "file not found"
-        raise MediaError(f"{show_path(path)}: {kind}") from None
-    except OSError as e:  # a symlink loop, no permission on a folder
-        raise MediaError(f"{show_path(path)}: cannot read ({e.strerror or e})") from None
+        return "broken symlink" if path.is_symlink() else "file not found"
+    except OSError as e:
+        return "symlink loop" if e.errno == errno.ELOOP else f"cannot read ({e.strerror or e})"
     if not stat.S_ISREG(st.st_mode):
-        raise MediaError(f"{show_path(path)}: not a regular file ({file_kind(st.st_mode)})")
-    if st.st_size == 0:
-        raise MediaError(f"{show_path(path)}: empty file")
+        return f"not a regular file ({file_kind(st.st_mode)})"
+    return None
+
+
+def check_regular_file(path: Path) -> None:
+    """Refuse what is not a non-empty regular file with a one-line :class:`MediaError`."""
+    why = not_a_file(path) or ("empty file" if path.stat().st_size == 0 else None)
+    if why:
+        raise MediaError(f"{show_path(path)}: {why}")
 
 
 def file_kind(mode: int) -> str:

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from introdetect.errors import IntrodetectError
-from introdetect.media import MediaError, file_kind, open_container, pick_video_stream, show_path
+from introdetect.media import MediaError, not_a_file, open_container, pick_video_stream, show_path
 
 log = logging.getLogger(__name__)
 
@@ -133,19 +132,6 @@ def episode_id(path: Path) -> str:
     return show_path(path.stem)
 
 
-def _not_a_file(path: Path) -> str | None:
-    """Why ``path`` cannot be an episode file, or None when it is a regular file."""
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return "broken symlink" if path.is_symlink() else "not found"
-    except OSError as e:  # ELOOP: a symlink loop; EACCES
-        return "symlink loop" if e.errno == 40 else f"cannot read ({e.strerror or e})"
-    if not stat.S_ISREG(st.st_mode):
-        return f"not a regular file ({file_kind(st.st_mode)})"
-    return None
-
-
 def _by_content(path: Path) -> str | None:
     """None when FFmpeg opens ``path`` and finds a moving picture, else why not."""
     try:
@@ -163,7 +149,7 @@ def classify(path: Path, extensions: frozenset[str], explicit: bool = False) -> 
     suffix = path.suffix.lower()
     if not explicit and path.name.startswith("."):
         return Skipped(shown, "hidden file")
-    why = _not_a_file(path)
+    why = not_a_file(path)
     if why:
         return Skipped(shown, why)
     if suffix in SIDECAR_EXTENSIONS:
