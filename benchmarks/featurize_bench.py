@@ -1,18 +1,21 @@
 """Featurize throughput against the pure-decode ceiling of the same file, in one run.
 
-    uv run python benchmarks/featurize_bench.py                  # generates a 720p clip
+    uv run python benchmarks/featurize_bench.py            # 640x360, 1280x720, 1920x1080 clips
     uv run python benchmarks/featurize_bench.py --size 1920x1080 --threads 1 --skip-loop-filter true
     uv run python benchmarks/featurize_bench.py --input EP.mp4 --window 600
     uv run python benchmarks/featurize_bench.py --batch 16 --workers 8   # many episodes
 
-For each device (the CPU always, CUDA when present) it measures on the same file (a) pure
-decode of the analysis window with PyAV (NVDEC on CUDA), (b) decode + step sampling + resize
-(introdetect.media), (c) the full featurize (network, audio, HDF5 write) with default
-settings and with every frame decoded, and prints markdown tables: wall s, CPU s,
-x realtime, ratio to pure decode, peak RSS; the per-part breakdown of (c); the fast path
-against the straightforward one (every frame decoded, fp32): time, sampling error and
-embedding difference; and with ``--batch N`` the throughput of N episodes through
-``featurize_many`` in episode-minutes per wall second.
+For every source size (generated clips, or ``--input``) and each device (the CPU always,
+CUDA when present) it measures on the same file (a) pure decode of the analysis window with
+PyAV (NVDEC on CUDA), (b) decode + step sampling + resize (introdetect.media), (c) the full
+featurize (network, audio, HDF5 write) with default settings and with every frame decoded,
+and prints markdown tables: wall s, CPU s, x realtime, ratio to pure decode, peak RSS; the
+per-part breakdown of (c); then a summary row per size. On the first size it also compares
+network engines and frame sizes (time, ratio to pure decode, and how faithful the embedding
+is to eager torch at 224 px), and the fast decode path against the straightforward one
+(every frame decoded, fp32): time, sampling error and embedding difference; with
+``--batch N`` the throughput of N episodes through ``featurize_many`` in episode-minutes per
+wall second.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from introdetect.features.extract import Timing, featurize_episode, featurize_ma
 from introdetect.features.frames import DeviceFrames
 from introdetect.features.visual import Backbone, load_backbone
 from introdetect.media import DecodeOptions, EpisodeDecoder, open_container
-from introdetect.params import FeatureParams
+from introdetect.params import FeatureParams, load_params
 from introdetect.store import read_episode
 
 
@@ -117,8 +120,10 @@ def _timed(fn: Callable[[], object]) -> tuple[float, float, float]:
     return time.perf_counter() - t0, _cpu() - c0, _rss_mib()
 
 
-def device_tables(path: Path, fp: FeatureParams, backbone: Backbone, tmp: Path) -> None:
-    """Tables 1 and 2 for one device."""
+def device_tables(
+    path: Path, fp: FeatureParams, backbone: Backbone, tmp: Path
+) -> tuple[float, float, float]:
+    """Tables 1 and 2 for one device; returns (media s, pure decode s, featurize s)."""
     cuda = backbone.device.type == "cuda"
     backbone.embed(np.zeros((4, fp.frame_size, fp.frame_size, 3), np.uint8))  # warm-up
     timing = Timing()
@@ -164,20 +169,64 @@ def device_tables(path: Path, fp: FeatureParams, backbone: Backbone, tmp: Path) 
         ("total wall", t.total, "-"),
     ):
         print(f"| {name} | {sec:.3f} | {where} |")
+    return media_s, base, rows[2][1][0]
+
+
+def _centred_cosine(x: np.ndarray, ref: np.ndarray) -> float:
+    """Mean cosine after removing each set's mean embedding: how well ``x`` keeps the
+    differences between frames that ``ref`` sees (a plain cosine is near 1 for any two
+    embeddings of a random-init ResNet, whose outputs share one dominant direction)."""
+    a, b = x - x.mean(0), ref - ref.mean(0)
+    cos = np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-9)
+    return float(cos.mean())
+
+
+def engine_table(path: Path, fp: FeatureParams, tmp: Path, sizes: list[int]) -> None:
+    """Network engines and frame sizes on the same file: wall, ratio to pure decode, and the
+    embedding against eager torch at 224 px (the reference features)."""
+    t_dec = min(_timed(lambda: pure_decode(path, fp.window_s, False))[0] for _ in range(2))
+    variants = [("torch", 224)] + [
+        (e, s) for s in sizes for e in ("torch", "onnxruntime") if (e, s) != ("torch", 224)
+    ]
+    ref = None
+    print(
+        "\n| engine | frame px | wall s | / pure decode | network s | plain cosine to torch@224 "
+        "| centred cosine to torch@224 | temporal self-similarity corr. |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for engine, size in variants:
+        f = dataclasses.replace(fp, frame_size=size, engine=engine)
+        bb = load_backbone(f.weights, "cpu", f.precision, engine)
+        bb.embed(np.zeros((4, size, size, 3), np.uint8))
+        timing = Timing()
+        h5 = tmp / f"e-{engine}-{size}.h5"
+        wall = _timed(lambda: featurize_episode(path, "e", h5, bb, f, timing))[0]  # noqa: B023
+        x = read_episode(h5).visual.astype(np.float32)
+        if ref is None:
+            ref = x
+        cos = np.sum(x * ref, 1) / (np.linalg.norm(x, axis=1) * np.linalg.norm(ref, axis=1))
+        # what the evidence channels use: step-to-step similarity structure
+        sa, sb = (np.corrcoef(m - m.mean(0)) for m in (x, ref))
+        corr = float(np.corrcoef(sa.ravel(), sb.ravel())[0, 1])
+        print(
+            f"| {engine} | {size} | {wall:.2f} | {wall / t_dec:.2f} | {timing.network:.2f} "
+            f"| {cos.mean():.5f} | {_centred_cosine(x, ref):.4f} | {corr:.4f} |"
+        )
 
 
 def fast_vs_plain(path: Path, fp: FeatureParams, tmp: Path) -> None:
-    """Table 3: the default fast path against the straightforward one on the same episode."""
-    plain = dataclasses.replace(fp, skip_nonref=False, skip_loop_filter=False)
+    """Table 3: the default fast path against the straightforward one on the same episode
+    (every frame decoded and deblocked, eager torch fp32)."""
+    plain = dataclasses.replace(fp, skip_nonref=False, skip_loop_filter=False, engine="torch")
     variants = {
-        "straightforward (every frame, deblocked, fp32)": (plain, "fp32"),
+        "straightforward (every frame, deblocked, torch fp32)": (plain, "fp32"),
         "skip_loop_filter only": (dataclasses.replace(plain, skip_loop_filter=True), "fp32"),
         "skip_nonref only": (dataclasses.replace(plain, skip_nonref=True), "fp32"),
         "fast (defaults)": (fp, fp.precision),
     }
     out = {}
     for name, (f, precision) in variants.items():
-        bb = load_backbone(f.weights, "cpu", precision)
+        bb = load_backbone(f.weights, "cpu", precision, f.engine)
         bb.embed(np.zeros((4, f.frame_size, f.frame_size, 3), np.uint8))
         h5 = tmp / f"v{len(out)}.h5"
         t0 = time.perf_counter()
@@ -231,9 +280,23 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--input", help="an episode to measure (default: generate one)")
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the generated clip")
-    ap.add_argument("--size", default="1280x720", help="WxH of the generated clip")
+    ap.add_argument("--params", default="params.yaml", help="features defaults from here")
+    ap.add_argument(
+        "--size",
+        nargs="+",
+        default=["640x360", "1280x720", "1920x1080"],
+        help="WxH of the generated clips (all measured in this run)",
+    )
     ap.add_argument("--window", type=float, default=600.0, help="features.window_s")
-    ap.add_argument("--frame-size", type=int, default=224, help="features.frame_size")
+    ap.add_argument("--frame-size", type=int, help="features.frame_size (default: params)")
+    ap.add_argument("--engine", help="features.engine (default: params)")
+    ap.add_argument(
+        "--compare-sizes",
+        type=int,
+        nargs="*",
+        default=[224, 160, 112],
+        help="frame sizes for the engine table (none: skip it)",
+    )
     ap.add_argument("--weights", default="random", help="features.weights")
     ap.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's)")
     ap.add_argument(
@@ -248,42 +311,60 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     tmp = Path(tempfile.mkdtemp())
-    if args.input:
-        path = Path(args.input)
-    else:
-        w, h = map(int, args.size.split("x"))
-        t0 = time.perf_counter()
-        path = make_clip(tmp / "bench.mp4", args.seconds, w, h)
-        print(
-            f"generated {path} ({args.size}, {args.seconds:.0f} s) "
-            f"in {time.perf_counter() - t0:.0f} s"
-        )
-    fp = FeatureParams(
+    fp = dataclasses.replace(
+        load_params(args.params).features,
         window_s=args.window,
-        frame_size=args.frame_size,
         weights=args.weights,
         device="cpu",
         workers=args.workers,
     )
-    for key in ("skip_nonref", "skip_loop_filter"):
+    for key in ("skip_nonref", "skip_loop_filter", "frame_size", "engine"):
         if getattr(args, key) is not None:
             fp = dataclasses.replace(fp, **{key: getattr(args, key)})
     step_audio_features(np.zeros(16000, np.float32), fp.audio_sr, fp.fps, 2, fp.n_mels)  # JIT
-    with av.open(str(path)) as c:
-        v = c.streams.video[0]
-        print(f"input: {v.codec_context.name} {v.width}x{v.height} {v.average_rate} fps")
+    if args.input:
+        inputs = [Path(args.input)]
+    else:
+        inputs = []
+        for size in args.size:
+            w, h = map(int, size.split("x"))
+            t0 = time.perf_counter()
+            inputs.append(make_clip(tmp / f"bench-{size}.mp4", args.seconds, w, h))
+            print(
+                f"generated {inputs[-1]} ({args.seconds:.0f} s) in {time.perf_counter() - t0:.0f} s"
+            )
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    for dev in devices:
-        f = (
-            fp
-            if dev == "cpu"
-            else dataclasses.replace(fp, device="cuda", batch_size=args.gpu_batch_size)
+    summary = []
+    for path in inputs:
+        with av.open(str(path)) as c:
+            v = c.streams.video[0]
+            name = f"{v.width}x{v.height}"
+            print(f"\n## input: {v.codec_context.name} {name} {v.average_rate} fps")
+        for dev in devices:
+            f = (
+                fp
+                if dev == "cpu"
+                else dataclasses.replace(fp, device="cuda", batch_size=args.gpu_batch_size)
+            )
+            backbone = load_backbone(f.weights, f.device, f.precision, f.engine)
+            media_s, dec, feat = device_tables(path, f, backbone, tmp)
+            summary.append((name, dev, backbone.engine, f.frame_size, media_s, dec, feat))
+            if args.batch:
+                batch_throughput(path, f, backbone, args.batch, tmp)
+    print("\n## summary: full featurize (defaults) against pure decode, same run\n")
+    print(
+        "| source | device | engine | frame px | pure decode x realtime | featurize x realtime "
+        "| featurize / pure decode |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for name, dev, engine, size, media_s, dec, feat in summary:
+        print(
+            f"| {name} | {dev} | {engine} | {size} | {media_s / dec:.1f} | {media_s / feat:.1f} "
+            f"| {feat / dec:.2f} |"
         )
-        backbone = load_backbone(f.weights, f.device, f.precision)
-        device_tables(path, f, backbone, tmp)
-        if args.batch:
-            batch_throughput(path, f, backbone, args.batch, tmp)
-    fast_vs_plain(path, fp, tmp)
+    if args.compare_sizes:
+        engine_table(inputs[0], fp, tmp, args.compare_sizes)
+    fast_vs_plain(inputs[0], fp, tmp)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ predictions into the summary rows of :mod:`introdetect.metrics`.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import statistics
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from introdetect.metrics import episode_scores, summarize
-from introdetect.params import Params, SynthParams
+from introdetect.params import Params, SynthParams, feature_identity
 from introdetect.pipeline import featurize, predict, prepare, repetition, train
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,10 @@ def run_on_dataset(p: Params, data_dir: Path, work: Path, variant: str) -> dict[
     """Prepare, featurize and repetition once per dataset (``work``), then train and predict
     for ``variant`` (``work/<variant>``); returns the prediction files."""
     p = with_dataset(p, data_dir)
-    index, feats, reps = work / "index", work / "features", work / "repetition"
+    # variants that change what the features are get their own feature folders
+    ident = json.dumps(feature_identity(p.features) | {"repetition": repr(p.repetition)})
+    key = hashlib.sha1(ident.encode()).hexdigest()[:8]
+    index, feats, reps = work / "index", work / f"features-{key}", work / f"repetition-{key}"
     prepare.run(p, index)
     featurize.run(p, index, feats)
     repetition.run(p, index, feats, reps)

@@ -165,7 +165,9 @@ def run_detect(opts: DetectOptions) -> DetectResult:
     scan = scan_paths(opts.paths, p.data.video_extensions, exclude=(run.out, run.cache))
     scan.report()
     scan.require_videos(opts.paths)
-    backbone = load_backbone(p.features.weights, p.features.device, p.features.precision)
+    backbone = load_backbone(
+        p.features.weights, p.features.device, p.features.precision, p.features.engine
+    )
     if run.meta and backbone.weights_id != run.meta["provenance"]["weights_id"]:
         raise UsageError(
             f"{opts.model}: trained on features of weights "

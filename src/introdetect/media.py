@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from typing import Any
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from introdetect.errors import IntrodetectError
 
@@ -235,9 +237,24 @@ def probe(path: str | Path) -> ProbeInfo:
         )
 
 
+_SWS = threading.local()
+
+
+def _reformatter() -> VideoReformatter:
+    """This thread's swscale context holder. ``VideoFrame.reformat`` builds a new scaler
+    (filter tables included) for every frame; one kept per thread is reused while the
+    frame geometry stays the same: identical pixels, 3-5x less time per sampled frame
+    (0.37 against 2.07 ms at 640x360 -> 112, benchmarks/featurize_bench.py)."""
+    r = getattr(_SWS, "reformatter", None)
+    if r is None:
+        r = _SWS.reformatter = VideoReformatter()
+    return r
+
+
 def frame_to_rgb(frame: av.VideoFrame, size: int) -> np.ndarray:
     """Resize inside PyAV (swscale) and apply the display rotation: [size, size, 3] uint8."""
-    return _rotate_as_displayed(frame.reformat(width=size, height=size, format="rgb24"), frame)
+    small = _reformatter().reformat(frame, width=size, height=size, format="rgb24")
+    return _rotate_as_displayed(small, frame)
 
 
 def _rotate_as_displayed(small: av.VideoFrame, frame: av.VideoFrame) -> np.ndarray:
@@ -373,6 +390,7 @@ class AudioPump:
         self.samples = 0
         self._resampler: av.AudioResampler | None = None
         self._layout: str | None = None
+        self._started = False
 
     @property
     def done(self) -> bool:
@@ -393,13 +411,17 @@ class AudioPump:
         """Resample one decoded frame."""
         if self._resampler is None or frame.layout.name != self._layout:
             self._flush()
-            self._resampler = av.AudioResampler(format="flt", layout="mono", rate=self.sr)
+            # one-second output frames: half the resampling time of one per input frame
+            self._resampler = av.AudioResampler(
+                format="flt", layout="mono", rate=self.sr, frame_size=self.sr
+            )
             self._layout = frame.layout.name
-        t = float(frame.pts * frame.time_base) - self.start_s if frame.pts is not None else None
-        for out in self._resampler.resample(frame):
-            if t is not None and self.samples == 0 and t > 0.05:
-                # audio starts after the video: pad so sample 0 is time 0
+        if not self._started:
+            self._started = True
+            t = float(frame.pts * frame.time_base) - self.start_s if frame.pts is not None else 0
+            if t > 0.05:  # audio starts after the video: pad so sample 0 is time 0
                 self._emit(np.zeros(int(t * self.sr), np.float32))
+        for out in self._resampler.resample(frame):
             self._emit(out.to_ndarray().reshape(-1))
 
     def finish(self) -> int:

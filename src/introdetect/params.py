@@ -94,9 +94,11 @@ class FeatureParams:
     weights: str = "auto"
     device: str = "auto"
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    engine: Literal["auto", "torch", "onnxruntime"] = "auto"
     batch_size: int = 64
     skip_nonref: bool = True
     skip_loop_filter: bool = False
+    reuse_static: bool = True  # a step whose frame did not change reuses the last embedding
     workers: int = 0  # 0: auto (see introdetect.features.extract.resolve_workers)
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None
@@ -115,6 +117,7 @@ FEATURE_IDENTITY = (
     "n_mels",
     "skip_nonref",
     "skip_loop_filter",
+    "reuse_static",
 )
 
 

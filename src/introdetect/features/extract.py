@@ -122,12 +122,65 @@ def _producer(steps: Iterator, batch: int, q: queue.Queue, stop: threading.Event
         steps.close()  # the generator runs (and ends) in this thread
 
 
+# A sampled frame whose mean absolute difference from the previous one is below this many
+# grey levels (of 255) is "unchanged": a still shot, a black or title card held on screen.
+# Compression noise on a still shot stays under it; the slightest camera move does not.
+STATIC_MAD = 1.0
+
+
+class StaticReuse:
+    """Decides, batch by batch, which sampled frames need the network: a frame that did not
+    change since the previous step reuses that step's embedding (``reused`` counts them).
+    Works on host arrays and on device tensors alike."""
+
+    def __init__(self) -> None:
+        self.prev: torch.Tensor | None = None  # the previous batch's last frame (int16)
+        self.reused = 0
+
+    def fresh(self, frames: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Indices into ``frames`` (uint8 [N, H, W, 3]) whose embedding must be computed;
+        every other frame repeats the embedding of the frame before it."""
+        x = (torch.from_numpy(frames) if isinstance(frames, np.ndarray) else frames).short()
+        before = x[:1] if self.prev is None else self.prev[None].to(x.device)
+        mad = (x - torch.cat([before, x[:-1]])).abs().float().mean(dim=(1, 2, 3))
+        same = (mad < STATIC_MAD).cpu().numpy()
+        if self.prev is None:
+            same[0] = False
+        self.prev = x[-1]
+        self.reused += int(same.sum())
+        return np.flatnonzero(~same)
+
+
+def _embed_batch(
+    batch: Any, backbone: Backbone, reuse: StaticReuse | None, last: np.ndarray | None
+) -> np.ndarray:
+    """Embeddings of one batch, the network run only on frames that changed; ``last`` is
+    the previous batch's last embedding."""
+    if reuse is None:
+        return backbone.embed(batch).astype(np.float16)
+    idx = reuse.fresh(batch)
+    emb = backbone.embed(batch[idx]).astype(np.float16) if idx.size else None
+    out = np.empty((len(batch), EMBED_DIM), np.float16)
+    k, cur = -1, last
+    for i in range(len(batch)):
+        if k + 1 < idx.size and idx[k + 1] == i:
+            k += 1
+            cur = emb[k]
+        out[i] = cur
+    return out
+
+
 def embed_steps(
-    decoder: EpisodeDecoder, backbone: Backbone, batch: int, timing: Timing
+    decoder: EpisodeDecoder,
+    backbone: Backbone,
+    batch: int,
+    timing: Timing,
+    reuse: StaticReuse | None = None,
 ) -> np.ndarray:
     """Decode in a background thread (PyAV releases the GIL) while the network embeds the
-    previous batch here: ``[T, 512] float16``. Whatever goes wrong on either side, the
-    thread is stopped and joined before this returns or raises."""
+    previous batch here: ``[T, 512] float16``. With ``reuse``, frames that did not change
+    since the previous step skip the network. Whatever goes wrong on
+    either side, the thread is stopped and joined before this returns or raises."""
     q: queue.Queue = queue.Queue(maxsize=4)
     stop = threading.Event()
     th = threading.Thread(target=_producer, args=(decoder.steps(), batch, q, stop), daemon=True)
@@ -143,7 +196,7 @@ def embed_steps(
             if isinstance(item, BaseException):
                 raise item
             tn = time.perf_counter()
-            chunks.append(backbone.embed(item).astype(np.float16))
+            chunks.append(_embed_batch(item, backbone, reuse, chunks[-1][-1] if chunks else None))
             timing.network += time.perf_counter() - tn
     finally:
         stop.set()
@@ -188,8 +241,9 @@ def featurize_episode(
             hw_device=backbone.device.index or 0,
             decode_threads=decode_threads,
         )
+        reuse = StaticReuse() if fp.reuse_static else None
         with EpisodeDecoder(video, opts, audio_sink=audio_acc.push, convert=convert) as dec:
-            visual = embed_steps(dec, backbone, fp.batch_size, timing)
+            visual = embed_steps(dec, backbone, fp.batch_size, timing, reuse)
         stats = dec.stats
         timing.add_decode(stats)
         if not (skip and stats.sample_err_max_s > 0.25 / fp.fps):
@@ -214,6 +268,8 @@ def featurize_episode(
         "has_audio": stats.audio_samples > 0,
         "audio_note": stats.audio_note,
         "precision": backbone.precision,
+        "engine": backbone.engine,
+        "reused_steps": reuse.reused if reuse is not None else 0,
         "source_path": show_path(video),
         "source_size": int(stat.st_size),
         "source_mtime": float(stat.st_mtime),
@@ -311,7 +367,7 @@ def _worker_init(fp: FeatureParams, threads: int) -> None:
 
     torch.set_num_threads(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _WORKER["backbone"] = load_backbone(fp.weights, fp.device, fp.precision)
+    _WORKER["backbone"] = load_backbone(fp.weights, fp.device, fp.precision, fp.engine)
     _WORKER["threads"] = threads  # the decoder gets the same share of the cores
 
 
@@ -370,7 +426,9 @@ def _run_ray(jobs: list[Job], fp: FeatureParams):
 
             torch.set_num_threads(1)  # an actor holds one CPU (num_cpus=1)
             self.fp = fp
-            self.backbone = load_backbone(fp.weights, "cuda" if use_gpu else "cpu", fp.precision)
+            self.backbone = load_backbone(
+                fp.weights, "cuda" if use_gpu else "cpu", fp.precision, fp.engine
+            )
 
         def run(self, job: Job) -> Outcome:
             # CPU actors decode on their one core; GPU actors decode on NVDEC

@@ -11,11 +11,18 @@
 
 The resolved weights are named by a ``weights_id`` that is written into every feature file;
 readers refuse to mix features of different weights.
+
+``features.engine`` says what runs the network: ``torch`` (eager, the reference) or
+``onnxruntime`` (the same network exported to ONNX once per process, preprocessing
+included; on the CPU about 1.9x faster at 224 px and 1.2x at 112 px than eager fp32 on 2
+cores, with embeddings equal to eager's to cosine >= 0.99999, so features of both engines
+mix). ``auto`` is onnxruntime on the CPU when it is installed, torch on a GPU.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import socket
@@ -40,6 +47,70 @@ class WeightsError(IntrodetectError):
     """The requested backbone weights cannot be had."""
 
 
+class _Preprocessed(torch.nn.Module):
+    """uint8 [N, H, W, 3] RGB -> ImageNet-normalised NCHW -> the backbone: the graph that
+    onnxruntime runs (preprocessing inside it, so one call does everything)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", _MEAN.clone())
+        self.register_buffer("std", _STD.clone())
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        x = frames.permute(0, 3, 1, 2).float() / 255.0
+        return self.model((x - self.mean) / self.std)
+
+
+def ort_available() -> bool:
+    """Whether the onnxruntime engine can be used here."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class OrtNetwork:
+    """The frozen network exported to ONNX (in memory) and run by onnxruntime on the CPU.
+
+    Its worker threads do not spin while idle: on a small machine the decoder's threads
+    need those cores between batches."""
+
+    _exported: dict[str, bytes] = {}  # weights_id -> ONNX bytes (exported once per process)
+
+    def __init__(self, model: torch.nn.Module, weights_id: str, threads: int) -> None:
+        import onnxruntime as ort
+
+        if weights_id not in self._exported:
+            buf = io.BytesIO()
+            wrapper = _Preprocessed(model).to(memory_format=torch.contiguous_format).eval()
+            example = torch.zeros((2, 224, 224, 3), dtype=torch.uint8)
+            torch.onnx.export(
+                wrapper,
+                (example,),
+                buf,
+                input_names=["frames"],
+                output_names=["embedding"],
+                dynamic_axes={"frames": {0: "n", 1: "h", 2: "w"}},
+                opset_version=17,
+                dynamo=False,
+            )
+            self._exported[weights_id] = buf.getvalue()
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = max(1, threads)
+        so.inter_op_num_threads = 1
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        so.log_severity_level = 3
+        self.session = ort.InferenceSession(
+            self._exported[weights_id], so, providers=["CPUExecutionProvider"]
+        )
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        out = self.session.run(None, {"frames": np.ascontiguousarray(frames, np.uint8)})[0]
+        return np.asarray(out, np.float32)
+
+
 @dataclass
 class Backbone:
     """A frozen feature extractor plus the facts recorded as provenance."""
@@ -48,6 +119,7 @@ class Backbone:
     weights_id: str
     device: torch.device
     dtype: torch.dtype  # autocast dtype, or float32
+    ort: OrtNetwork | None = None  # set: onnxruntime runs the network (CPU, fp32)
 
     def __post_init__(self) -> None:
         self._mean, self._std = _MEAN.to(self.device), _STD.to(self.device)
@@ -56,9 +128,16 @@ class Backbone:
     def precision(self) -> str:
         return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(self.dtype, "fp32")
 
+    @property
+    def engine(self) -> str:
+        return "onnxruntime" if self.ort is not None else "torch"
+
     def embed(self, frames: np.ndarray | torch.Tensor) -> np.ndarray:
         """``frames`` uint8 [N, H, W, 3] (numpy, or a tensor on any device) -> float32
         [N, 512]."""
+        if self.ort is not None:
+            host = frames.cpu().numpy() if isinstance(frames, torch.Tensor) else frames
+            return self.ort(host)
         x = frames if isinstance(frames, torch.Tensor) else torch.from_numpy(frames)
         x = x.to(self.device, non_blocking=True)
         x = x.permute(0, 3, 1, 2).float().div_(255.0)
@@ -152,8 +231,29 @@ def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
     return torch.bfloat16 if _cpu_has_bf16() else torch.float32
 
 
-def load_backbone(weights: str = "auto", device: str = "auto", precision: str = "auto") -> Backbone:
-    """Build the frozen ResNet18 feature extractor (``fc`` replaced by identity)."""
+def pick_engine(engine: str, device: torch.device, dtype: torch.dtype) -> str:
+    """``features.engine`` resolved: ``auto`` is onnxruntime for fp32 on the CPU when it is
+    installed, else torch; onnxruntime asked for where it cannot run is an error."""
+    if engine == "torch":
+        return "torch"
+    usable = device.type == "cpu" and dtype == torch.float32
+    if engine == "onnxruntime":
+        if not usable:
+            raise WeightsError(
+                "features.engine='onnxruntime' runs fp32 on the CPU only "
+                f"(device {device.type}, precision {dtype})"
+            )
+        if not ort_available():
+            raise WeightsError("features.engine='onnxruntime' but onnxruntime is not installed")
+        return "onnxruntime"
+    return "onnxruntime" if usable and ort_available() else "torch"
+
+
+def load_backbone(
+    weights: str = "auto", device: str = "auto", precision: str = "auto", engine: str = "auto"
+) -> Backbone:
+    """Build the frozen ResNet18 feature extractor (``fc`` replaced by identity), run by
+    ``engine`` (see the module docstring)."""
     state, weights_id = resolve_weights(weights)
     dev = pick_device(device)
     with torch.random.fork_rng(devices=[]):
@@ -166,5 +266,9 @@ def load_backbone(weights: str = "auto", device: str = "auto", precision: str = 
             raise WeightsError(f"weights {weights_id} do not fit ResNet18 ({e})") from e
     model.fc = torch.nn.Identity()
     model.eval().requires_grad_(False)
+    dtype = pick_dtype(precision, dev)
+    ort = None
+    if pick_engine(engine, dev, dtype) == "onnxruntime":
+        ort = OrtNetwork(model, weights_id, torch.get_num_threads())
     model = model.to(dev, memory_format=torch.channels_last)
-    return Backbone(model, weights_id, dev, pick_dtype(precision, dev))
+    return Backbone(model, weights_id, dev, dtype, ort)

@@ -22,12 +22,15 @@ class FeaturizeError(IntrodetectError):
 def run(p: Params, index_dir: Path, out: Path) -> dict[str, Any]:
     """Featurize both splits into ``out/<split>/<id>.h5``; finished episodes are kept even
     when the stage fails because too many others failed (``features.min_ok_fraction``)."""
-    backbone = load_backbone(p.features.weights, p.features.device, p.features.precision)
+    backbone = load_backbone(
+        p.features.weights, p.features.device, p.features.precision, p.features.engine
+    )
     log.info(
-        "backbone resnet18 weights=%s device=%s precision=%s",
+        "backbone resnet18 weights=%s device=%s precision=%s engine=%s",
         backbone.weights_id,
         backbone.device,
         backbone.precision,
+        backbone.engine,
     )
     summary: dict[str, Any] = {}
     total_ok, total = 0, 0

@@ -1,0 +1,87 @@
+"""The fast paths of featurizing give the reference's features: onnxruntime against eager
+torch, the shared swscale context against PyAV's per-frame one, still steps that reuse the
+previous embedding against running the network on every step."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from conftest import make_clip
+
+from introdetect.features.extract import StaticReuse, featurize_episode
+from introdetect.features.visual import WeightsError, load_backbone, ort_available
+from introdetect.media import frame_to_rgb
+from introdetect.params import FeatureParams
+from introdetect.store import read_episode
+
+needs_ort = pytest.mark.skipif(not ort_available(), reason="onnxruntime not installed")
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+@needs_ort
+@pytest.mark.parametrize("size", [224, 112])
+def test_onnxruntime_embeds_as_eager_torch(size: int) -> None:
+    frames = np.random.default_rng(size).integers(0, 256, (6, size, size, 3), dtype=np.uint8)
+    ort = load_backbone("random", "cpu", "fp32", "onnxruntime")
+    ref = load_backbone("random", "cpu", "fp32", "torch")
+    assert (ort.engine, ref.engine) == ("onnxruntime", "torch")
+    a, b = ort.embed(frames), ref.embed(frames)
+    assert a.shape == b.shape == (6, 512) and a.dtype == np.float32
+    assert np.abs(a - b).max() < 1e-3 * np.abs(b).max()
+    centred = _cos(a - b.mean(0), b - b.mean(0))
+    assert centred.min() > 0.9999
+
+
+def test_auto_engine_and_impossible_requests() -> None:
+    bb = load_backbone("random", "cpu", "fp32")
+    assert bb.engine == ("onnxruntime" if ort_available() else "torch")
+    with pytest.raises(WeightsError, match="fp32 on the CPU only"):
+        load_backbone("random", "cpu", "bf16", "onnxruntime")
+
+
+def test_shared_scaler_gives_per_frame_pixels(tmp_path: Path) -> None:
+    """One swscale context per thread, reused across frames and re-made when the geometry
+    changes (two files of different sizes through the same thread)."""
+    for size in ((64, 48), (96, 40)):
+        clip = make_clip(tmp_path / f"c{size[0]}.mp4", seconds=1.0, size=size)
+        with av.open(str(clip)) as c:
+            for frame in c.decode(video=0):
+                for out in (32, 24):
+                    ref = frame.reformat(width=out, height=out, format="rgb24").to_ndarray()
+                    assert np.array_equal(frame_to_rgb(frame, out), ref)
+
+
+def test_static_reuse_picks_changed_frames() -> None:
+    r = StaticReuse()
+    still = np.full((3, 8, 8, 3), 100, np.uint8)
+    noisy = still.copy()
+    noisy[1, 0, 0, 0] += 20  # compression-noise-sized: mean difference < 1 level
+    assert list(r.fresh(noisy)) == [0]
+    moved = np.concatenate([still[:1], still[:1] + 5])  # a fade: every pixel +5
+    assert list(r.fresh(moved)) == [1]  # frame 0 equals the previous batch's last frame
+    assert r.reused == 3
+
+
+def test_still_steps_reuse_the_embedding(tmp_path: Path) -> None:
+    """make_clip holds each grey for a second: the second step of every second is a still
+    frame. With reuse it copies the first step's embedding; the features match a run that
+    embeds every step, and the count is recorded."""
+    clip = make_clip(tmp_path / "still.mp4", seconds=4.0)
+    bb = load_backbone("random", "cpu", "fp32")
+    fp = FeatureParams(frame_size=64, weights="random", device="cpu")
+    on = featurize_episode(clip, "s", tmp_path / "on.h5", bb, fp)
+    off = featurize_episode(
+        clip, "s", tmp_path / "off.h5", bb, dataclasses.replace(fp, reuse_static=False)
+    )
+    assert on.attrs["reused_steps"] == 4 and off.attrs["reused_steps"] == 0
+    assert read_episode(tmp_path / "on.h5").attrs["reuse_static"] is True
+    a, b = on.visual.astype(np.float32), off.visual.astype(np.float32)
+    assert np.array_equal(a[1::2], a[0::2])  # copies
+    assert np.abs(a - b).max() < 1e-2 * np.abs(b).max()
