@@ -280,14 +280,20 @@ def featurize_episode(
         "decoder": "nvdec" if on_gpu and convert.on_device else "cpu",
     }
     feats = EpisodeFeatures(visual, audio, (np.arange(n) / fp.fps).astype(np.float32), attrs)
+    _write(out_path, feats, timing)
+    timing.total += time.perf_counter() - t0
+    return feats
+
+
+def _write(out_path: str | Path, feats: EpisodeFeatures, timing: Timing) -> None:
+    """Write the feature file; a failure is the cache's (full disk, read-only), never the
+    video's."""
     tw = time.perf_counter()
     try:
         store_write(out_path, feats)
-    except OSError as e:  # the cache's fault (full disk, read-only), not the video's
+    except OSError as e:
         raise OutputError(f"{out_path}: cannot write features ({describe_os_error(e)})") from e
     timing.write += time.perf_counter() - tw
-    timing.total += time.perf_counter() - t0
-    return feats
 
 
 @dataclass
