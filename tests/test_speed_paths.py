@@ -67,6 +67,11 @@ def test_static_reuse_picks_changed_frames() -> None:
     moved = np.concatenate([still[:1], still[:1] + 5])  # a fade: every pixel +5
     assert list(r.fresh(moved)) == [1]  # frame 0 equals the previous batch's last frame
     assert r.reused == 3
+    # a slow change, 0.4 levels a step: each step is "unchanged" from the one before, but
+    # the embedding is renewed once the picture has moved a level from the one embedded
+    flat = np.full(8 * 8 * 3, 110, np.uint8)
+    fade = np.stack([(flat + (np.arange(flat.size) < 0.4 * k * flat.size)) for k in range(6)])
+    assert list(r.fresh(fade.reshape(6, 8, 8, 3).astype(np.uint8))) == [0, 3]
 
 
 def test_still_steps_reuse_the_embedding(tmp_path: Path) -> None:

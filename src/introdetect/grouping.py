@@ -59,9 +59,11 @@ def shared_seconds(
     """Seconds of ``a`` that repeat in ``b`` as aligned runs of at least ``min_run_s``."""
     (va, ma), (vb, mb) = a, b
     va, ma, vb, mb = va[:MAX_STEPS], ma[:MAX_STEPS], vb[:MAX_STEPS], mb[:MAX_STEPS]
-    sim = va @ vb.T
-    if np.any(ma) and np.any(mb):
-        sim = 0.5 * (sim + ma @ mb.T)
+    # a channel missing on either side (no audio; pictures not decoded yet) does not count
+    sims = [x @ y.T for x, y in ((va, vb), (ma, mb)) if np.any(x) and np.any(y)]
+    if not sims:
+        return 0.0
+    sim = sum(sims) / len(sims)
     runs = diagonal_runs(sim >= cfg.sim_threshold).max(1)
     return float((runs >= max(1, round(cfg.min_run_s * fps))).sum() / fps)
 

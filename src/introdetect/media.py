@@ -430,6 +430,52 @@ class AudioPump:
         return self.samples
 
 
+def pick_audio_stream(
+    container: av.container.InputContainer,
+) -> tuple[av.audio.stream.AudioStream | None, str]:
+    """The audio stream an episode is analysed with (the default-flagged one of several),
+    and a note when there was a choice."""
+    usable = [s for s in container.streams.audio if s.codec_context is not None]
+    if len(usable) > 1:
+        default = [s for s in usable if s.disposition & 1]  # the DEFAULT flag
+        chosen = default[0] if default else usable[0]
+        return chosen, f"{len(usable)} audio streams, used #{chosen.index}"
+    return (usable[0] if usable else None), ""
+
+
+@dataclass
+class AudioPass:
+    """What an audio-only pass found."""
+
+    samples: int  # mono samples at the requested rate handed to the sink (from time 0)
+    duration_s: float  # the container's duration, capped at the window
+    note: str  # which stream, or why there is no audio
+
+
+def decode_audio(
+    path: str | Path, sr: int, window_s: float, sink: Callable[[np.ndarray], None]
+) -> AudioPass:
+    """Only the audio of the analysis window, on the player's timeline (as
+    :class:`EpisodeDecoder` hands it over): the video packets are demuxed past, never
+    decoded, so this runs at hundreds of times realtime. Corrupt packets are skipped."""
+    with open_container(path) as container:
+        stream, note = pick_audio_stream(container)
+        dur = float(container.duration) / 1e6 if container.duration else window_s
+        if stream is None:
+            return AudioPass(0, min(dur, window_s), "no audio stream")
+        pump = AudioPump(playback_start(container), sr, window_s, sink)
+        guard = CorruptPacketGuard(Path(path), 20, DecodeStats())
+        try:
+            for packet in container.demux(stream):
+                for frame in guard.decode(packet):
+                    pump.push(frame)
+                if pump.done:
+                    break
+        except av.error.FFmpegError as e:
+            raise MediaError(f"{show_path(path)}: audio decode failed ({e})") from e
+        return AudioPass(pump.finish(), min(dur, window_s), note)
+
+
 class EpisodeDecoder:
     """One pass over an episode: video frames sampled on the step grid, the default audio
     stream pumped to a sink, both demuxed together so the file is decoded once.
@@ -491,13 +537,10 @@ class EpisodeDecoder:
         return v
 
     def _pick_audio(self) -> av.audio.stream.AudioStream | None:
-        usable = [s for s in self.container.streams.audio if s.codec_context is not None]
-        if len(usable) > 1:
-            default = [s for s in usable if s.disposition & 1]  # the DEFAULT flag
-            chosen = default[0] if default else usable[0]
-            self.stats.audio_note = f"{len(usable)} audio streams, used #{chosen.index}"
-            return chosen
-        return usable[0] if usable else None
+        stream, note = pick_audio_stream(self.container)
+        if note:
+            self.stats.audio_note = note
+        return stream
 
     def _frame_interval(self) -> float | None:
         """The nominal frame interval, where the stream has a plausible one."""

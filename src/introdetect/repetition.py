@@ -19,6 +19,7 @@ O(T^2 * k) multiply-adds for the similarity matrices plus an O(T^2 * k) run pass
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from pathlib import Path
@@ -53,6 +54,7 @@ def whitener(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 def series_descriptors(
     feats: dict[str, tuple[np.ndarray, np.ndarray]],
+    masks: dict[str, np.ndarray] | None = None,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``{id: (visual [T,512], mels [T,M])}`` -> whitened unit descriptors per episode.
 
@@ -60,18 +62,37 @@ def series_descriptors(
     features of a frozen backbone are dominated by a few directions (brightness, colour)
     that every shot shares, so plain cosines are ~0.9 everywhere; whitened, only a true
     repeat stays near 1 (measured on the development set: AUC of intro steps against all
-    others 0.57 -> 0.88 visual, 0.39 -> 0.75 audio)."""
-    vis = np.concatenate([v for v, _ in feats.values()])
-    mel = np.concatenate([m for _, m in feats.values()])
+    others 0.57 -> 0.88 visual, 0.39 -> 0.75 audio). ``masks`` (``{id: bool [T]}``) marks
+    the steps whose pictures were decoded (the audio-first path decodes only candidates):
+    only those steps set the statistics, and every other step gets all-zero descriptors,
+    which match nothing."""
+    keep = {eid: (masks or {}).get(eid, np.ones(len(v), bool)) for eid, (v, _) in feats.items()}
+    vis = np.concatenate([v[keep[eid]] for eid, (v, _) in feats.items()])
+    mel = np.concatenate([m[keep[eid]] for eid, (_, m) in feats.items()])
+    if len(vis) == 0:  # nothing decoded anywhere: all zero
+        return {eid: (np.zeros((len(v), 1), np.float32),) * 2 for eid, (v, _) in feats.items()}
     v_mu, v_p = whitener(vis, 64)
     m_mu, m_p = whitener(mel, 16)
-    return {
-        eid: (
-            _unit(((v - v_mu) @ v_p).astype(np.float32)),
-            _unit(((m - m_mu) @ m_p).astype(np.float32)),
-        )
-        for eid, (v, m) in feats.items()
-    }
+    out = {}
+    for eid, (v, m) in feats.items():
+        dv = _unit(((v - v_mu) @ v_p).astype(np.float32))
+        dm = _unit(((m - m_mu) @ m_p).astype(np.float32))
+        dv[~keep[eid]] = 0.0
+        dm[~keep[eid]] = 0.0
+        out[eid] = (dv, dm)
+    return out
+
+
+def visual_mask(attrs: dict, n_steps: int) -> np.ndarray | None:
+    """The steps whose pictures a feature file holds: None for a full file, else a boolean
+    [T] from its ``visual_ranges`` (written by the audio-first path)."""
+    ranges = attrs.get("visual_ranges")
+    if ranges is None:
+        return None
+    mask = np.zeros(n_steps, bool)
+    for a, b in json.loads(ranges):
+        mask[a:b] = True
+    return mask
 
 
 def diagonal_runs(hit: np.ndarray) -> np.ndarray:
@@ -140,16 +161,19 @@ def compute_repetition(
         groups[series].append((eid, path))
     out: dict[str, np.ndarray] = {}
     for series, members in tqdm(sorted(groups.items()), desc="repetition", unit="series"):
-        feats, fps = {}, 2.0
+        feats, masks, fps = {}, {}, 2.0
         for eid, path in members:
             f = read_episode(path)
             feats[eid] = (f.visual, f.audio[:, 1:])
             fps = float(f.attrs["fps"])
+            mask = visual_mask(f.attrs, len(f.visual))
+            if mask is not None:
+                masks[eid] = mask
         if len(members) == 1:
             log.warning(
                 "series %r has one episode: no repetition signal for %s", series, members[0][0]
             )
-        desc = series_descriptors(feats)
+        desc = series_descriptors(feats, masks)
         ids = list(feats)
         for eid in ids:
             others = [desc[o] for o in pick_others(ids, eid, cfg.max_others)]

@@ -6,12 +6,19 @@ Column 0 is the RMS amplitude of the step (the seed's feature, linear scale); co
 step depends only on its own samples, so :class:`StepAudio` computes steps as PCM arrives
 and memory does not grow with the episode. An episode without audio gets zeros (RMS) and
 -100 dB (mels), and ``has_audio=False`` in its store attributes.
+:func:`audio_only_features` computes the same columns from an audio-only pass (no video
+decoded), the cheap first look of a season.
 """
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import librosa
 import numpy as np
+
+from introdetect.media import decode_audio
 
 N_FFT = 1024
 HOP = 256
@@ -84,3 +91,15 @@ def step_audio_features(
     if audio is not None and audio.size:
         acc.push(audio)
     return acc.finish(n_steps)
+
+
+def audio_only_features(
+    path: str | Path, sr: int, fps: float, n_mels: int, window_s: float
+) -> tuple[np.ndarray, float]:
+    """The audio features of one episode from an audio-only pass (no video decoded):
+    ``(float32 [T, 1 + n_mels], duration_s)``, on the same step grid as featurizing, with
+    ``T`` the steps that cover the container's duration within the window."""
+    acc = StepAudio(sr, fps, n_mels)
+    done = decode_audio(path, sr, window_s, acc.push)
+    n = max(1, int(math.ceil(done.duration_s * fps - 1e-6)))
+    return acc.finish(n), done.duration_s

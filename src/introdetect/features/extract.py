@@ -130,25 +130,27 @@ STATIC_MAD = 1.0
 
 class StaticReuse:
     """Decides, batch by batch, which sampled frames need the network: a frame that did not
-    change since the previous step reuses that step's embedding (``reused`` counts them).
-    Works on host arrays and on device tensors alike."""
+    change since the last frame that went through the network reuses that embedding
+    (``reused`` counts them). Comparing with that frame, not with the previous step, keeps
+    a slow fade from drifting away from the embedding it reuses. Works on host arrays and
+    on device tensors alike."""
 
     def __init__(self) -> None:
-        self.prev: torch.Tensor | None = None  # the previous batch's last frame (int16)
+        self.ref: torch.Tensor | None = None  # the last frame embedded (int16)
         self.reused = 0
 
     def fresh(self, frames: np.ndarray | torch.Tensor) -> np.ndarray:
         """Indices into ``frames`` (uint8 [N, H, W, 3]) whose embedding must be computed;
         every other frame repeats the embedding of the frame before it."""
         x = (torch.from_numpy(frames) if isinstance(frames, np.ndarray) else frames).short()
-        before = x[:1] if self.prev is None else self.prev[None].to(x.device)
-        mad = (x - torch.cat([before, x[:-1]])).abs().float().mean(dim=(1, 2, 3))
-        same = (mad < STATIC_MAD).cpu().numpy()
-        if self.prev is None:
-            same[0] = False
-        self.prev = x[-1]
-        self.reused += int(same.sum())
-        return np.flatnonzero(~same)
+        keep = []
+        for i in range(x.shape[0]):
+            ref = self.ref
+            if ref is None or (x[i] - ref.to(x.device)).abs().float().mean() >= STATIC_MAD:
+                keep.append(i)
+                self.ref = x[i]
+        self.reused += x.shape[0] - len(keep)
+        return np.asarray(keep, np.int64)
 
 
 def _embed_batch(
