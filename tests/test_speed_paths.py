@@ -5,11 +5,13 @@ previous embedding against running the network on every step."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
+import yaml
 from conftest import make_clip
 
 from introdetect.features.extract import StaticReuse, featurize_episode
@@ -90,3 +92,38 @@ def test_still_steps_reuse_the_embedding(tmp_path: Path) -> None:
     a, b = on.visual.astype(np.float32), off.visual.astype(np.float32)
     assert np.array_equal(a[1::2], a[0::2])  # copies
     assert np.abs(a - b).max() < 1e-2 * np.abs(b).max()
+
+
+def test_audio_first_detect_decodes_pictures_only_where_audio_repeats(tmp_path: Path) -> None:
+    """Model-free detect with features.audio_first: audio pass, candidates, pictures only in
+    the candidates (recorded per file), and the same answers as the full decode."""
+    from test_grouping import episode
+
+    from introdetect.cli import main
+    from introdetect.repetition import visual_mask
+
+    folder = tmp_path / "Show"
+    for k in range(3):
+        episode(folder / f"Show.S01E0{k + 1}.mp4", 1, 100 + k, intro_at=3 + 2 * k, seconds=40.0)
+    answers = {}
+    for fast in (False, True):
+        params = tmp_path / f"p{fast}.yaml"
+        feats = {"weights": "random", "frame_size": 32, "workers": 1, "reuse_static": False}
+        params.write_text(yaml.safe_dump({"features": feats | {"audio_first": fast}}))
+        out, cache = tmp_path / f"out{fast}", tmp_path / f"cache{fast}"
+        args = ["detect", str(folder), "--params", str(params), "--out", str(out)]
+        assert main(args + ["--cache", str(cache), "--no-report"]) == 0
+        answers[fast] = json.loads((out / "predictions.json").read_text())
+    files = sorted((tmp_path / "cacheTrue" / "audio-first").glob("*.h5"))
+    assert len(files) == 3 and not list((tmp_path / "cacheTrue").glob("*.h5"))
+    for f in files:
+        feats = read_episode(f)
+        mask = visual_mask(feats.attrs, len(feats.t))
+        assert mask is not None and 0.2 < mask.mean() < 0.9  # the noise between is skipped
+        assert not np.any(feats.visual[~mask])  # no pictures outside the candidates
+        assert np.all(np.any(feats.visual[mask] != 0, axis=1))
+    for eid, iv in answers[False].items():
+        assert iv is not None and answers[True][eid] is not None
+        assert (
+            abs(answers[True][eid][0] - iv[0]) <= 0.5 and abs(answers[True][eid][1] - iv[1]) <= 0.5
+        )

@@ -24,6 +24,7 @@ import numpy as np
 
 from introdetect.errors import IntrodetectError, OutputError, describe_os_error
 from introdetect.export import export_all
+from introdetect.fastpath import audio_first_features
 from introdetect.features.extract import FeaturizeSummary, featurize_many, plan_jobs
 from introdetect.features.visual import load_backbone
 from introdetect.fileio import write_text
@@ -174,14 +175,21 @@ def run_detect(opts: DetectOptions) -> DetectResult:
             f"{run.meta['provenance']['weights_id']!r} but weights "
             f"{p.features.weights!r} resolve to {backbone.weights_id!r} here"
         )
-    _check_cache(run, scan.videos, backbone)
-    summary = featurize_many(scan.videos, run.cache, backbone, p.features)
-    ok = [(e, v) for e, v in scan.videos if e not in summary.failed]
-    groups = group_series(ok, run.cache, p.repetition)
+    if run.model is None and p.features.audio_first:
+        feature_dir, af = audio_first_features(scan.videos, run.cache, backbone, p)
+        run = dataclasses.replace(run, cache=feature_dir)  # the rest reads these files
+        failed, groups = af.failed, af.groups
+    else:
+        _check_cache(run, scan.videos, backbone)
+        failed = featurize_many(scan.videos, run.cache, backbone, p.features).failed
+        groups = group_series(
+            [(e, v) for e, v in scan.videos if e not in failed], run.cache, p.repetition
+        )
+    ok = [(e, v) for e, v in scan.videos if e not in failed]
     for line in describe_groups(groups):
         log.info("%s", line)
-    dets = _detect(run, ok, groups)
-    dets += [Detection.missing(eid, info["error"]) for eid, info in summary.failed.items()]
+    dets = _detect(run, ok, {e: groups[e] for e, _ in ok})
+    dets += [Detection.missing(eid, info["error"]) for eid, info in failed.items()]
     video_of = dict(scan.videos)
     rows = _rows(dets, video_of, run.cache)
     written_to, notes = _write_outputs(run, dets, rows, opts)

@@ -99,6 +99,7 @@ class FeatureParams:
     skip_nonref: bool = True
     skip_loop_filter: bool = False
     reuse_static: bool = True  # a step whose frame did not change reuses the last embedding
+    audio_first: bool = False  # model-free detect: decode pictures only where audio repeats
     workers: int = 0  # 0: auto (see introdetect.features.extract.resolve_workers)
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None

@@ -1,0 +1,228 @@
+"""Audio first: a season answered without decoding most of its pictures (model-free detect).
+
+1. Every episode's audio alone is decoded (the video packets are demuxed past, never
+   decoded) into the usual per-step audio features.
+2. Episodes are grouped into series (names, else mutual audio repetition).
+3. Per series, :func:`introdetect.candidates.audio_candidates` marks where the audio repeats
+   across episodes (the theme; also credits, idents, recaps), widened by a margin.
+4. Pictures are decoded only inside those ranges (a seek to the keyframe before each) and
+   embedded by the frozen backbone; an episode whose audio repeats nowhere is decoded in
+   full, and an episode alone in its series not at all (nothing to compare it with).
+5. The feature files (``visual_ranges`` says which steps hold pictures) feed the same
+   repetition channels, season decisions and boundary refinement as the full path.
+
+The files go to their own folder (``<cache>/audio-first``), never where full features
+live, so a model never reads them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from introdetect.candidates import Ranges, audio_candidates, coverage
+from introdetect.errors import describe_os_error
+from introdetect.features.audio import audio_only_features
+from introdetect.features.extract import StaticReuse, feature_config
+from introdetect.features.visual import EMBED_DIM, Backbone
+from introdetect.grouping import group_series
+from introdetect.media import (
+    CorruptPacketGuard,
+    DecodeStats,
+    MediaError,
+    frame_to_rgb,
+    open_container,
+    pick_video_stream,
+    playback_start,
+    show_path,
+)
+from introdetect.params import Params
+from introdetect.store import EpisodeFeatures, read_episode, source_fingerprint, write_episode
+
+log = logging.getLogger(__name__)
+
+SUBDIR = "audio-first"
+
+
+def decode_ranges(
+    path: str | Path, ranges: Ranges, fps: float, size: int, skip_nonref: bool = True
+) -> dict[int, np.ndarray]:
+    """``{step: RGB [size, size, 3]}`` for every step inside ``ranges``: the frame on screen
+    at the step's centre (player timeline), reached by seeking to the keyframe before each
+    range and decoding from there."""
+    out: dict[int, np.ndarray] = {}
+    with open_container(path) as c:
+        v = pick_video_stream(c, Path(path))
+        v.thread_type = "AUTO"
+        if skip_nonref:
+            v.codec_context.skip_frame = "NONREF"
+        v0, tb = playback_start(c), v.time_base
+        guard = CorruptPacketGuard(Path(path), 20, DecodeStats())
+        for a, b in ranges:
+            c.seek(max(0, int((a / fps + v0) / tb)), stream=v, backward=True)
+            v.codec_context.flush_buffers()
+            step, prev = a, None
+            for packet in c.demux(v):
+                for frame in guard.decode(packet):
+                    if frame.pts is None:
+                        continue
+                    t = float(frame.pts * tb) - v0
+                    while step < b and t > (step + 0.5) / fps:  # step's centre passed
+                        out[step] = frame_to_rgb(prev or frame, size)
+                        step += 1
+                    prev = frame
+                if step >= b:
+                    break
+            while step < b and prev is not None:  # the file ended inside the range
+                out[step] = frame_to_rgb(prev, size)
+                step += 1
+    return out
+
+
+def embed_ranges(
+    path: Path, ranges: Ranges, n_steps: int, backbone: Backbone, p: Params
+) -> tuple[np.ndarray, int]:
+    """``([T, 512] float16, reused steps)``: embeddings inside ``ranges``, zeros elsewhere."""
+    fp = p.features
+    frames = decode_ranges(path, ranges, fp.fps, fp.frame_size, fp.skip_nonref)
+    visual = np.zeros((n_steps, EMBED_DIM), np.float16)
+    reuse = StaticReuse() if fp.reuse_static else None
+    for a, b in ranges:
+        steps = [s for s in range(a, min(b, n_steps)) if s in frames]
+        for k in range(0, len(steps), fp.batch_size):
+            chunk = steps[k : k + fp.batch_size]
+            batch = np.stack([frames[s] for s in chunk])
+            idx = reuse.fresh(batch) if reuse is not None else np.arange(len(chunk))
+            emb = backbone.embed(batch[idx]).astype(np.float16) if len(idx) else None
+            j = -1
+            for i, s in enumerate(chunk):
+                if j + 1 < len(idx) and idx[j + 1] == i:
+                    j += 1
+                visual[s] = emb[j] if j >= 0 else visual[s - 1]
+        if reuse is not None:
+            reuse.ref = None  # the next range starts after a jump
+    return visual, (reuse.reused if reuse is not None else 0)
+
+
+@dataclass
+class AudioFirstResult:
+    """What the audio-first pass did."""
+
+    groups: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, dict[str, str]] = field(default_factory=dict)
+    decoded_steps: int = 0  # steps whose pictures were decoded and embedded
+    total_steps: int = 0
+    full_decodes: list[str] = field(default_factory=list)  # the audio found nothing
+    timing: dict[str, float] = field(default_factory=dict)
+
+
+def _attrs(eid: str, video: Path, duration: float, has_audio: bool, backbone, p) -> dict:
+    stat = video.stat()
+    return feature_config(p.features, backbone) | {
+        "episode_id": eid,
+        "duration_s": duration,
+        "has_audio": has_audio,
+        "audio_note": "",
+        "precision": backbone.precision,
+        "engine": backbone.engine,
+        "source_path": show_path(video),
+        "source_size": int(stat.st_size),
+        "source_mtime": float(stat.st_mtime),
+        "source_fingerprint": source_fingerprint(video),
+        "decoder": "cpu",
+        "visual_ranges": "[]",
+    }
+
+
+def _audio_pass(
+    videos: list[tuple[str, Path]], out_dir: Path, backbone: Backbone, p: Params, res
+) -> list[tuple[str, Path]]:
+    """Audio features of every episode into ``out_dir`` (pictures not decoded yet)."""
+    fp, ok = p.features, []
+    for eid, video in tqdm(videos, desc="audio", unit="ep"):
+        try:
+            audio, duration = audio_only_features(
+                video, fp.audio_sr, fp.fps, fp.n_mels, fp.window_s
+            )
+            n = len(audio)
+            attrs = _attrs(eid, video, duration, bool(np.any(audio[:, 0])), backbone, p)
+            t = (np.arange(n) / fp.fps).astype(np.float32)
+            write_episode(
+                out_dir / f"{eid}.h5",
+                EpisodeFeatures(np.zeros((n, EMBED_DIM), np.float16), audio, t, attrs),
+            )
+            ok.append((eid, video))
+        except MediaError as e:
+            res.failed[eid] = {"file": show_path(video), "error": str(e)}
+        except OSError as e:
+            res.failed[eid] = {"file": show_path(video), "error": describe_os_error(e)}
+    return ok
+
+
+def _plan(ok: list[tuple[str, Path]], out_dir: Path, p: Params, res) -> dict[str, Ranges]:
+    """Candidate ranges per episode; the whole window where the audio found nothing."""
+    by_group: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
+    for eid, _ in ok:
+        by_group[res.groups[eid]][eid] = read_episode(out_dir / f"{eid}.h5").audio[:, 1:]
+    plan: dict[str, Ranges] = {}
+    for members in by_group.values():
+        if len(members) < 2:  # alone: answered "unknown" without pictures
+            plan.update({eid: [] for eid in members})
+            continue
+        found = audio_candidates(members, p.features.fps, p.repetition)
+        for eid, ranges in found.items():
+            if not ranges:
+                res.full_decodes.append(eid)
+                ranges = [(0, len(members[eid]))]
+            plan[eid] = ranges
+    return plan
+
+
+def audio_first_features(
+    videos: list[tuple[str, Path]], cache: Path, backbone: Backbone, p: Params
+) -> tuple[Path, AudioFirstResult]:
+    """Write the audio-first feature files of ``videos`` under ``cache/audio-first``;
+    returns that folder and what was done (groups, failures, how much was decoded)."""
+    out_dir = cache / SUBDIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    res = AudioFirstResult()
+    t0 = time.perf_counter()
+    ok = _audio_pass(videos, out_dir, backbone, p, res)
+    res.groups = group_series(ok, out_dir, p.repetition)
+    plan = _plan(ok, out_dir, p, res)
+    res.timing["audio"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    for eid, video in tqdm(ok, desc="pictures", unit="ep"):
+        f = read_episode(out_dir / f"{eid}.h5")
+        ranges = plan.get(eid, [])
+        res.total_steps += len(f.t)
+        try:
+            visual, reused = embed_ranges(video, ranges, len(f.t), backbone, p)
+        except MediaError as e:
+            res.failed[eid] = {"file": show_path(video), "error": str(e)}
+            continue
+        res.decoded_steps += coverage(ranges)
+        attrs: dict[str, Any] = dict(f.attrs)
+        attrs["visual_ranges"] = json.dumps([[int(a), int(b)] for a, b in ranges])
+        attrs["reused_steps"] = reused
+        write_episode(out_dir / f"{eid}.h5", EpisodeFeatures(visual, f.audio, f.t, attrs))
+    res.timing["pictures"] = time.perf_counter() - t1
+    log.info(
+        "audio first: pictures decoded for %d of %d steps (%.0f %%); %d episodes decoded in "
+        "full (their audio repeats nowhere); audio %.1f s, pictures %.1f s",
+        res.decoded_steps,
+        res.total_steps,
+        100 * res.decoded_steps / max(1, res.total_steps),
+        len(res.full_decodes),
+        res.timing["audio"],
+        res.timing["pictures"],
+    )
+    return out_dir, res
