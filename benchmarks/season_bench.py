@@ -6,7 +6,8 @@
 Generates (once; cached under ``--out``) one series of ``--season`` episodes about
 ``--minutes`` long each, drawn like the development set (real footage, idents, recaps, cold
 opens, credits; ``introdetect.devset``), all at one encoding (``--size``, 25 fps, AAC). Then
-runs the real command line in a fresh process on the folder, with an empty cache, and prints
+runs the real command line in a fresh process on the folder, with an empty cache (with
+``--audio-first`` once more with ``features.audio_first: true``), and prints
 wall seconds, episode-minutes per wall second (whole episodes and analysed windows),
 x realtime over the analysed windows, the share of the run spent before detect's own work
 (process start, imports), and the answers' accuracy against the frame-exact truth.
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import yaml
 from tqdm import tqdm
 
 from introdetect.devset.plan import EpisodePlan, plan_episode, plan_series
@@ -70,45 +72,54 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="benchmarks/out/season", help="generated season (cache)")
     ap.add_argument("--params", default="params.yaml", help="params for detect")
+    ap.add_argument(
+        "--audio-first", action="store_true", help="also run with features.audio_first: true"
+    )
     args = ap.parse_args()
     out = Path(args.out) / f"s{args.season}_m{args.minutes:g}_{args.size}_seed{args.seed}"
     t0 = time.perf_counter()
     truth = make_season(out, args.season, args.minutes, args.size, args.seed)
     print(f"season ready in {time.perf_counter() - t0:.0f} s: {out / 'season'}")
+    base = yaml.safe_load(Path(args.params).read_text())
     window = load_params(args.params).features.window_s
-    work = Path(tempfile.mkdtemp())
-    t_start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import introdetect.detect"], check=True)
-    t_import = time.perf_counter() - t_start
-    cmd = [
-        sys.executable, "-m", "introdetect.cli", "detect", str(out / "season"),
-        "--out", str(work / "out"), "--cache", str(work / "cache"), "--params", args.params,
-    ]  # fmt: skip
-    t1 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - t1
-    if proc.returncode not in (0, 1):
-        print(proc.stdout[-3000:], proc.stderr[-3000:])
-        return proc.returncode
-    preds = json.loads((work / "out" / "predictions.json").read_text())
     durations = []
     for eid in truth:
         with av.open(str(out / "season" / f"{eid}.mp4")) as c:
             durations.append(float(c.duration or 0) / 1e6)
     total_min = sum(durations) / 60
     analysed_min = sum(min(d, window) for d in durations) / 60
-    rows = [episode_scores(preds.get(eid), truth[eid], eid not in preds) for eid in truth]
-    s = summarize(rows)
+    work = Path(tempfile.mkdtemp())
+    t_start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import introdetect.detect"], check=True)
+    t_import = time.perf_counter() - t_start
     print(
-        "\n| episodes | minutes each | size | wall s | import s | episode-min / wall s "
+        "\n| path | episodes | minutes each | size | wall s | import s | episode-min / wall s "
         "| analysed-min / wall s | x realtime (analysed) | mean IoU | within 0.5 s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    print(
-        f"| {len(truth)} | {args.minutes:g} | {args.size} | {wall:.1f} | {t_import:.1f} "
-        f"| {total_min / wall:.1f} | {analysed_min / wall:.1f} | {analysed_min * 60 / wall:.0f} "
-        f"| {s.get('mean_iou')} | {s.get('within_0.5s')} |"
-    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for path in ("full", "audio-first") if args.audio_first else ("full",):
+        params = work / f"{path}.yaml"
+        base.setdefault("features", {})["audio_first"] = path == "audio-first"
+        params.write_text(yaml.safe_dump(base))
+        cmd = [
+            sys.executable, "-m", "introdetect.cli", "detect", str(out / "season"),
+            "--out", str(work / path / "out"), "--cache", str(work / path / "cache"),
+            "--params", str(params), "--no-report",
+        ]  # fmt: skip
+        t1 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        wall = time.perf_counter() - t1
+        if proc.returncode not in (0, 1):
+            print(proc.stdout[-3000:], proc.stderr[-3000:])
+            return proc.returncode
+        preds = json.loads((work / path / "out" / "predictions.json").read_text())
+        rows = [episode_scores(preds.get(e), truth[e], e not in preds) for e in truth]
+        s = summarize(rows)
+        print(
+            f"| {path} | {len(truth)} | {args.minutes:g} | {args.size} | {wall:.1f} "
+            f"| {t_import:.1f} | {total_min / wall:.1f} | {analysed_min / wall:.1f} "
+            f"| {analysed_min * 60 / wall:.0f} | {s.get('mean_iou')} | {s.get('within_0.5s')} |"
+        )
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

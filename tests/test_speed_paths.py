@@ -127,3 +127,23 @@ def test_audio_first_detect_decodes_pictures_only_where_audio_repeats(tmp_path: 
         assert (
             abs(answers[True][eid][0] - iv[0]) <= 0.5 and abs(answers[True][eid][1] - iv[1]) <= 0.5
         )
+
+
+def test_seeking_to_ranges_samples_the_frames_of_a_full_decode(tmp_path: Path) -> None:
+    """The audio-first path seeks to each range: its sampled frames are the full decode's,
+    and steps outside the ranges stay empty (zero embeddings)."""
+    import introdetect.params as P
+    from introdetect.fastpath import decode_ranges, embed_ranges
+    from introdetect.media import DecodeOptions, decode_episode
+
+    clip = make_clip(tmp_path / "c.mp4", seconds=6.0)
+    ranges = [(1, 4), (8, 11)]
+    frames = decode_ranges(clip, ranges, 2.0, 32)
+    full, _, _ = decode_episode(clip, DecodeOptions(2.0, 600.0, 32, skip_nonref=True))
+    assert sorted(frames) == [1, 2, 3, 8, 9, 10]
+    assert all(np.array_equal(frames[s], full[s]) for s in frames)
+    p = P.Params()
+    p = dataclasses.replace(p, features=dataclasses.replace(p.features, frame_size=32))
+    visual, reused = embed_ranges(clip, ranges, 12, load_backbone("random", "cpu", "fp32"), p)
+    assert np.flatnonzero(np.any(visual != 0, axis=1)).tolist() == [1, 2, 3, 8, 9, 10]
+    assert reused == 2  # steps 3 and 9 show the grey of steps 2 and 8 (the same second)

@@ -31,7 +31,7 @@ from tqdm import tqdm
 from introdetect.candidates import Ranges, audio_candidates, coverage
 from introdetect.errors import describe_os_error
 from introdetect.features.audio import audio_only_features
-from introdetect.features.extract import StaticReuse, feature_config
+from introdetect.features.extract import StaticReuse, embed_batch, feature_config
 from introdetect.features.visual import EMBED_DIM, Backbone
 from introdetect.grouping import group_series
 from introdetect.media import (
@@ -97,18 +97,14 @@ def embed_ranges(
     reuse = StaticReuse() if fp.reuse_static else None
     for a, b in ranges:
         steps = [s for s in range(a, min(b, n_steps)) if s in frames]
+        last = None  # each range starts after a jump: nothing to reuse from before it
+        if reuse is not None:
+            reuse.ref = None
         for k in range(0, len(steps), fp.batch_size):
             chunk = steps[k : k + fp.batch_size]
-            batch = np.stack([frames[s] for s in chunk])
-            idx = reuse.fresh(batch) if reuse is not None else np.arange(len(chunk))
-            emb = backbone.embed(batch[idx]).astype(np.float16) if len(idx) else None
-            j = -1
-            for i, s in enumerate(chunk):
-                if j + 1 < len(idx) and idx[j + 1] == i:
-                    j += 1
-                visual[s] = emb[j] if j >= 0 else visual[s - 1]
-        if reuse is not None:
-            reuse.ref = None  # the next range starts after a jump
+            emb = embed_batch(np.stack([frames[s] for s in chunk]), backbone, reuse, last)
+            visual[chunk] = emb
+            last = emb[-1]
     return visual, (reuse.reused if reuse is not None else 0)
 
 

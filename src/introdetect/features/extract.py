@@ -122,9 +122,9 @@ def _producer(steps: Iterator, batch: int, q: queue.Queue, stop: threading.Event
         steps.close()  # the generator runs (and ends) in this thread
 
 
-# A sampled frame whose mean absolute difference from the previous one is below this many
-# grey levels (of 255) is "unchanged": a still shot, a black or title card held on screen.
-# Compression noise on a still shot stays under it; the slightest camera move does not.
+# A sampled frame whose mean absolute difference from the last embedded one is below this
+# many grey levels (of 255) is "unchanged": a still shot, a black or title card held on
+# screen. Compression noise on a still shot stays under it; the slightest camera move does not.
 STATIC_MAD = 1.0
 
 
@@ -153,7 +153,7 @@ class StaticReuse:
         return np.asarray(keep, np.int64)
 
 
-def _embed_batch(
+def embed_batch(
     batch: Any, backbone: Backbone, reuse: StaticReuse | None, last: np.ndarray | None
 ) -> np.ndarray:
     """Embeddings of one batch, the network run only on frames that changed; ``last`` is
@@ -181,8 +181,8 @@ def embed_steps(
 ) -> np.ndarray:
     """Decode in a background thread (PyAV releases the GIL) while the network embeds the
     previous batch here: ``[T, 512] float16``. With ``reuse``, frames that did not change
-    since the previous step skip the network. Whatever goes wrong on
-    either side, the thread is stopped and joined before this returns or raises."""
+    since the last embedded one skip the network. Whatever goes wrong on either side, the
+    thread is stopped and joined before this returns or raises."""
     q: queue.Queue = queue.Queue(maxsize=4)
     stop = threading.Event()
     th = threading.Thread(target=_producer, args=(decoder.steps(), batch, q, stop), daemon=True)
@@ -198,7 +198,7 @@ def embed_steps(
             if isinstance(item, BaseException):
                 raise item
             tn = time.perf_counter()
-            chunks.append(_embed_batch(item, backbone, reuse, chunks[-1][-1] if chunks else None))
+            chunks.append(embed_batch(item, backbone, reuse, chunks[-1][-1] if chunks else None))
             timing.network += time.perf_counter() - tn
     finally:
         stop.set()
