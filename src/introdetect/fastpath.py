@@ -21,6 +21,7 @@ import json
 import logging
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,9 @@ import numpy as np
 from tqdm import tqdm
 
 from introdetect.candidates import Ranges, audio_candidates, coverage
-from introdetect.errors import describe_os_error
+from introdetect.errors import OutputError, describe_os_error
 from introdetect.features.audio import audio_only_features
-from introdetect.features.extract import StaticReuse, embed_batch, feature_config
+from introdetect.features.extract import StaticReuse, cpu_cores, embed_batch, feature_config
 from introdetect.features.visual import EMBED_DIM, Backbone
 from introdetect.grouping import group_series
 from introdetect.media import (
@@ -120,7 +121,9 @@ class AudioFirstResult:
     timing: dict[str, float] = field(default_factory=dict)
 
 
-def _attrs(eid: str, video: Path, duration: float, has_audio: bool, backbone, p) -> dict:
+def _attrs(
+    eid: str, video: Path, duration: float, has_audio: bool, backbone: Backbone, p: Params
+) -> dict[str, Any]:
     stat = video.stat()
     return feature_config(p.features, backbone) | {
         "episode_id": eid,
@@ -138,29 +141,47 @@ def _attrs(eid: str, video: Path, duration: float, has_audio: bool, backbone, p)
     }
 
 
+def _write(path: Path, feats: EpisodeFeatures) -> None:
+    """Write a feature file; a failure is the cache's (full disk, read-only), never the
+    video's."""
+    try:
+        write_episode(path, feats)
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write features ({describe_os_error(e)})") from e
+
+
+def _audio_one(eid: str, video: Path, out_dir: Path, backbone: Backbone, p: Params) -> None:
+    fp = p.features
+    audio, duration = audio_only_features(video, fp.audio_sr, fp.fps, fp.n_mels, fp.window_s)
+    n = len(audio)
+    attrs = _attrs(eid, video, duration, bool(np.any(audio[:, 0])), backbone, p)
+    t = (np.arange(n) / fp.fps).astype(np.float32)
+    visual = np.zeros((n, EMBED_DIM), np.float16)  # pictures come later, where needed
+    _write(out_dir / f"{eid}.h5", EpisodeFeatures(visual, audio, t, attrs))
+
+
 def _audio_pass(
     videos: list[tuple[str, Path]], out_dir: Path, backbone: Backbone, p: Params, res
 ) -> list[tuple[str, Path]]:
-    """Audio features of every episode into ``out_dir`` (pictures not decoded yet)."""
-    fp, ok = p.features, []
-    for eid, video in tqdm(videos, desc="audio", unit="ep"):
-        try:
-            audio, duration = audio_only_features(
-                video, fp.audio_sr, fp.fps, fp.n_mels, fp.window_s
-            )
-            n = len(audio)
-            attrs = _attrs(eid, video, duration, bool(np.any(audio[:, 0])), backbone, p)
-            t = (np.arange(n) / fp.fps).astype(np.float32)
-            write_episode(
-                out_dir / f"{eid}.h5",
-                EpisodeFeatures(np.zeros((n, EMBED_DIM), np.float16), audio, t, attrs),
-            )
-            ok.append((eid, video))
-        except MediaError as e:
-            res.failed[eid] = {"file": show_path(video), "error": str(e)}
-        except OSError as e:
-            res.failed[eid] = {"file": show_path(video), "error": describe_os_error(e)}
-    return ok
+    """Audio features of every episode into ``out_dir`` (pictures not decoded yet), one
+    episode per core at a time (decoding and resampling release the GIL)."""
+    ok = []
+    with ThreadPoolExecutor(max_workers=cpu_cores()) as pool:
+        futures = {
+            pool.submit(_audio_one, eid, video, out_dir, backbone, p): (eid, video)
+            for eid, video in videos
+        }
+        for fut in tqdm(as_completed(futures), total=len(futures), desc="audio", unit="ep"):
+            eid, video = futures[fut]
+            try:
+                fut.result()
+                ok.append((eid, video))
+            except (MediaError, OutputError) as e:
+                res.failed[eid] = {"file": show_path(video), "error": str(e)}
+            except OSError as e:
+                res.failed[eid] = {"file": show_path(video), "error": describe_os_error(e)}
+    order = {eid: i for i, (eid, _) in enumerate(videos)}
+    return sorted(ok, key=lambda x: order[x[0]])
 
 
 def _plan(ok: list[tuple[str, Path]], out_dir: Path, p: Params, res) -> dict[str, Ranges]:
@@ -188,7 +209,10 @@ def audio_first_features(
     """Write the audio-first feature files of ``videos`` under ``cache/audio-first``;
     returns that folder and what was done (groups, failures, how much was decoded)."""
     out_dir = cache / SUBDIR
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"{out_dir}: cannot create ({describe_os_error(e)})") from e
     res = AudioFirstResult()
     t0 = time.perf_counter()
     ok = _audio_pass(videos, out_dir, backbone, p, res)
@@ -209,7 +233,10 @@ def audio_first_features(
         attrs: dict[str, Any] = dict(f.attrs)
         attrs["visual_ranges"] = json.dumps([[int(a), int(b)] for a, b in ranges])
         attrs["reused_steps"] = reused
-        write_episode(out_dir / f"{eid}.h5", EpisodeFeatures(visual, f.audio, f.t, attrs))
+        try:
+            _write(out_dir / f"{eid}.h5", EpisodeFeatures(visual, f.audio, f.t, attrs))
+        except OutputError as e:
+            res.failed[eid] = {"file": show_path(video), "error": str(e)}
     res.timing["pictures"] = time.perf_counter() - t1
     log.info(
         "audio first: pictures decoded for %d of %d steps (%.0f %%); %d episodes decoded in "
