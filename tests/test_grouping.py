@@ -106,21 +106,8 @@ def test_detect_without_a_model_groups_a_mixed_folder(tmp_path, capsys):
         episode(folder / f"b{k}.mp4", 2, 200 + k, intro_at=8 - k, seconds=20.0)
     episode(folder / "c0.mp4", 3, 300, seconds=20.0)
     params = tmp_path / "p.yaml"
-    # reuse_static off: these 20 s toys hold every picture for two steps, so reuse halves
-    # the distinct rows and the season's 64-direction whitening sees barely more rows than
-    # directions (real windows have ~1200 steps per episode); the answers then come out
-    # weaker than the toy's truth deserves
     params.write_text(
-        yaml.safe_dump(
-            {
-                "features": {
-                    "weights": "random",
-                    "frame_size": 32,
-                    "workers": 1,
-                    "reuse_static": False,
-                }
-            }
-        )
+        yaml.safe_dump({"features": {"weights": "random", "frame_size": 32, "workers": 1}})
     )
     out = tmp_path / "out"
     args = ["detect", str(folder), "--params", str(params), "--out", str(out), "--no-report"]
@@ -146,21 +133,8 @@ def test_dry_run_lists_what_would_be_written(tmp_path, capsys):
         episode(folder / f"Show S01E0{k + 1}.mp4", 1, 400 + k, intro_at=2.0, seconds=12.0)
     (folder / "Show S01E01.edl").write_text("1.0\t2.0\t3\n")  # comskip's: never touched
     params = tmp_path / "p.yaml"
-    # reuse_static off: these 20 s toys hold every picture for two steps, so reuse halves
-    # the distinct rows and the season's 64-direction whitening sees barely more rows than
-    # directions (real windows have ~1200 steps per episode); the answers then come out
-    # weaker than the toy's truth deserves
     params.write_text(
-        yaml.safe_dump(
-            {
-                "features": {
-                    "weights": "random",
-                    "frame_size": 32,
-                    "workers": 1,
-                    "reuse_static": False,
-                }
-            }
-        )
+        yaml.safe_dump({"features": {"weights": "random", "frame_size": 32, "workers": 1}})
     )
     out = tmp_path / "out"
     args = ["detect", str(folder), "--params", str(params), "--out", str(out), "--dry-run"]

@@ -1,42 +1,90 @@
 """Where to look: candidate time ranges from an audio-only pass over a season.
 
 Decoding the audio of an episode costs a fraction of decoding its pictures, and the intro's
-theme is the audio that repeats across a season. Per series, each episode's log-mel steps
-are compared with up to ``repetition.max_others`` other episodes' (whitened on the season,
-as :mod:`introdetect.repetition` does); a step belongs to a candidate when it lies on an
-aligned run of above-threshold audio similarity at least ``repetition.min_run_s`` long with
-any other episode. Runs are widened by a margin (the picture can start before the music)
-and merged. The picture is then decoded only inside the candidates
-(:mod:`introdetect.fastpath`); an episode whose audio finds nothing is decoded in full.
+theme is audio that repeats across a season. Per-step log-mels are too coarse to say where
+(at any threshold that keeps every intro they mark nearly the whole window as repeated, on
+the development set), so the audio pass also computes a Philips-style fingerprint (Haitsma &
+Kalker 2002): every 32 ms, 16 bits, one per pair of neighbouring bands among 17 mel bands
+from 300 Hz to 2 kHz, set when the energy difference between the two bands grew since the
+previous frame. The bits ignore loudness and survive re-encoding with a small bit error rate.
+
+Two episodes are matched by voting: frames with identical fingerprints propose an offset,
+the most voted offsets are checked frame by frame, and frames whose smoothed bit error rate
+along an offset stays under ``BER_MAX`` repeat in the other episode. A step is a candidate
+when any of its frames repeats in any of up to ``repetition.max_others`` other episodes of
+its series; candidates are widened by a margin (the picture can start before the music) and
+merged. On the development set (demo size, seed 1; 95 s episodes, so margins weigh heavily)
+this kept every intro step while marking 53 % of the steps; the per-step mels marked 98 %.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+
+import librosa
 import numpy as np
 
 from introdetect.params import RepetitionParams
-from introdetect.repetition import _unit, diagonal_runs, pick_others, whitener
+from introdetect.repetition import pick_others
 
 Ranges = list[tuple[int, int]]  # [first step, last step + 1) per range, ascending
 
+SR = 16000  # the fingerprint's sample rate (the audio pass decodes at features.audio_sr)
+N_FFT = 2048
+HOP = 512  # 32 ms at 16 kHz
+N_BANDS = 17  # -> 16 bits per frame
+BER_MAX = 0.25  # smoothed bit error rate under which two aligned frames are "the same"
+SMOOTH = 31  # frames (~1 s) over which the bit error rate is averaged
+MIN_VOTES = 4  # identical fingerprints an offset needs before it is checked
+TOP_OFFSETS = 20  # offsets checked per pair of episodes
+_POP = np.array([bin(i).count("1") for i in range(256)], np.uint8)
 
-def audio_descriptors(mels: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """``{id: log-mels [T, M]}`` of one series -> whitened unit descriptors (16 directions),
-    all-zero rows for silent or missing audio."""
-    rows = np.concatenate(list(mels.values()))
-    mu, proj = whitener(rows, 16)
-    return {eid: _unit(((m - mu) @ proj).astype(np.float32)) for eid, m in mels.items()}
+
+def fingerprint(pcm: np.ndarray, sr: int) -> np.ndarray:
+    """Mono PCM -> uint16 [frames] (one per ``HOP`` samples at 16 kHz)."""
+    x = pcm if sr == SR else librosa.resample(pcm, orig_sr=sr, target_sr=SR)
+    n = 1 + (len(x) - N_FFT) // HOP
+    if n < 3:
+        return np.zeros(0, np.uint16)
+    fb = librosa.filters.mel(sr=SR, n_fft=N_FFT, n_mels=N_BANDS, fmin=300, fmax=2000)
+    window = np.hanning(N_FFT).astype(np.float32)
+    energies = []
+    for k in range(0, n, 2048):  # bounded memory for long windows
+        idx = np.arange(N_FFT)[None] + HOP * np.arange(k, min(n, k + 2048))[:, None]
+        spec = np.abs(np.fft.rfft(x[idx] * window, axis=1)) ** 2
+        energies.append(np.log(spec @ fb.T + 1e-10))
+    d = np.diff(np.concatenate(energies), axis=1)  # [n, 16]
+    bits = (d[1:] - d[:-1]) > 0  # [n - 1, 16]
+    packed = np.packbits(bits, axis=1, bitorder="little")  # [n - 1, 2]
+    return np.ascontiguousarray(packed).view(np.uint16).ravel()
 
 
-def repeated_steps(
-    own: np.ndarray, others: list[np.ndarray], fps: float, cfg: RepetitionParams
-) -> np.ndarray:
-    """Boolean [T]: steps on an aligned audio run of at least ``min_run_s`` with any other."""
-    min_steps = max(1, int(round(cfg.min_run_s * fps)))
-    hit = np.zeros(own.shape[0], bool)
-    for other in others:
-        runs = diagonal_runs((own @ other.T) >= cfg.sim_threshold).max(1)
-        hit |= runs >= min_steps
+def _ber(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return _POP[(a ^ b).view(np.uint8).reshape(-1, 2)].sum(1) / 16.0
+
+
+def repeated_frames(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Boolean [len(a)]: frames of ``a`` that repeat in ``b`` at some offset."""
+    hit = np.zeros(len(a), bool)
+    if len(a) < SMOOTH or len(b) < SMOOTH:
+        return hit
+    where: dict[int, list[int]] = defaultdict(list)
+    for j, h in enumerate(b.tolist()):
+        where[h].append(j)
+    votes: dict[int, int] = defaultdict(int)
+    for i, h in enumerate(a.tolist()):
+        for j in where.get(h, ()):
+            votes[j - i] += 1
+    best = sorted(votes.items(), key=lambda kv: -kv[1])[:TOP_OFFSETS]
+    kernel = np.ones(SMOOTH) / SMOOTH
+    for off, n in best:
+        if n < MIN_VOTES:
+            break
+        i0, i1 = max(0, -off), min(len(a), len(b) - off)
+        if i1 - i0 < SMOOTH:
+            continue
+        ber = np.convolve(_ber(a[i0:i1], b[i0 + off : i1 + off]), kernel, mode="same")
+        hit[i0:i1] |= ber < BER_MAX
     return hit
 
 
@@ -60,22 +108,27 @@ def to_ranges(mask: np.ndarray, margin: int) -> Ranges:
 
 
 def audio_candidates(
-    mels: dict[str, np.ndarray],
+    prints: dict[str, np.ndarray],
+    n_steps: dict[str, int],
     fps: float,
     cfg: RepetitionParams,
-    margin_s: float = 10.0,
+    margin_s: float = 3.0,
 ) -> dict[str, Ranges]:
-    """``{id: log-mels [T, M]}`` of one series -> ``{id: candidate step ranges}``; an
-    episode whose audio repeats nowhere (or a series of one) gets ``[]``."""
-    ids = list(mels)
-    if len(ids) < 2:
-        return {eid: [] for eid in ids}
-    desc = audio_descriptors(mels)
-    margin = int(round(margin_s * fps))
-    out = {}
+    """``{id: fingerprint}`` of one series (and each episode's step count) ->
+    ``{id: candidate step ranges}``; an episode whose audio repeats nowhere (or a series of
+    one) gets ``[]``."""
+    ids = list(prints)
+    out: dict[str, Ranges] = {}
+    frame_s = HOP / SR
     for eid in ids:
-        others = [desc[o] for o in pick_others(ids, eid, cfg.max_others)]
-        out[eid] = to_ranges(repeated_steps(desc[eid], others, fps, cfg), margin)
+        hit = np.zeros(len(prints[eid]), bool)
+        for other in pick_others(ids, eid, cfg.max_others) if len(ids) > 1 else []:
+            hit |= repeated_frames(prints[eid], prints[other])
+        steps = np.zeros(n_steps[eid], bool)
+        # frame i (after the diff) covers [i + 1, i + 1 + N_FFT / HOP) hops
+        centre = (np.flatnonzero(hit) + 1) * frame_s + 0.5 * N_FFT / SR
+        steps[np.minimum(n_steps[eid] - 1, (centre * fps).astype(int))] = True
+        out[eid] = to_ranges(steps, int(round(margin_s * fps)))
     return out
 
 

@@ -119,6 +119,7 @@ class AudioFirstResult:
     total_steps: int = 0
     full_decodes: list[str] = field(default_factory=list)  # the audio found nothing
     timing: dict[str, float] = field(default_factory=dict)
+    prints: dict[str, np.ndarray] = field(default_factory=dict)  # audio fingerprints
 
 
 def _attrs(
@@ -150,21 +151,26 @@ def _write(path: Path, feats: EpisodeFeatures) -> None:
         raise OutputError(f"{path}: cannot write features ({describe_os_error(e)})") from e
 
 
-def _audio_one(eid: str, video: Path, out_dir: Path, backbone: Backbone, p: Params) -> None:
+def _audio_one(eid: str, video: Path, out_dir: Path, backbone: Backbone, p: Params) -> np.ndarray:
+    """Audio features into the episode's file; returns its fingerprint."""
     fp = p.features
-    audio, duration = audio_only_features(video, fp.audio_sr, fp.fps, fp.n_mels, fp.window_s)
+    audio, duration, prints = audio_only_features(
+        video, fp.audio_sr, fp.fps, fp.n_mels, fp.window_s
+    )
     n = len(audio)
     attrs = _attrs(eid, video, duration, bool(np.any(audio[:, 0])), backbone, p)
     t = (np.arange(n) / fp.fps).astype(np.float32)
     visual = np.zeros((n, EMBED_DIM), np.float16)  # pictures come later, where needed
     _write(out_dir / f"{eid}.h5", EpisodeFeatures(visual, audio, t, attrs))
+    return prints
 
 
 def _audio_pass(
     videos: list[tuple[str, Path]], out_dir: Path, backbone: Backbone, p: Params, res
 ) -> list[tuple[str, Path]]:
     """Audio features of every episode into ``out_dir`` (pictures not decoded yet), one
-    episode per core at a time (decoding and resampling release the GIL)."""
+    episode per core at a time (decoding and resampling release the GIL); fingerprints
+    into ``res.prints``."""
     ok = []
     with ThreadPoolExecutor(max_workers=cpu_cores()) as pool:
         futures = {
@@ -174,7 +180,7 @@ def _audio_pass(
         for fut in tqdm(as_completed(futures), total=len(futures), desc="audio", unit="ep"):
             eid, video = futures[fut]
             try:
-                fut.result()
+                res.prints[eid] = fut.result()
                 ok.append((eid, video))
             except (MediaError, OutputError) as e:
                 res.failed[eid] = {"file": show_path(video), "error": str(e)}
@@ -186,19 +192,21 @@ def _audio_pass(
 
 def _plan(ok: list[tuple[str, Path]], out_dir: Path, p: Params, res) -> dict[str, Ranges]:
     """Candidate ranges per episode; the whole window where the audio found nothing."""
-    by_group: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
+    by_group: dict[str, list[str]] = defaultdict(list)
     for eid, _ in ok:
-        by_group[res.groups[eid]][eid] = read_episode(out_dir / f"{eid}.h5").audio[:, 1:]
+        by_group[res.groups[eid]].append(eid)
     plan: dict[str, Ranges] = {}
     for members in by_group.values():
         if len(members) < 2:  # alone: answered "unknown" without pictures
             plan.update({eid: [] for eid in members})
             continue
-        found = audio_candidates(members, p.features.fps, p.repetition)
+        n_steps = {eid: len(read_episode(out_dir / f"{eid}.h5").t) for eid in members}
+        prints = {eid: res.prints[eid] for eid in members}
+        found = audio_candidates(prints, n_steps, p.features.fps, p.repetition)
         for eid, ranges in found.items():
             if not ranges:
                 res.full_decodes.append(eid)
-                ranges = [(0, len(members[eid]))]
+                ranges = [(0, n_steps[eid])]
             plan[eid] = ranges
     return plan
 

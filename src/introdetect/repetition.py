@@ -44,11 +44,14 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 def whitener(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean ``[D]`` and projection ``[D, k']`` onto the season's top ``k`` principal
-    directions, each scaled to unit variance (PCA whitening)."""
+    directions, each scaled to unit variance (PCA whitening). At most one direction per
+    four rows: with about as many directions as rows, whitening makes every row orthogonal
+    to every other, true repeats included (a short season, or the few steps the
+    audio-first path decodes); real seasons have thousands of rows and keep all ``k``."""
     x = x.astype(np.float64)
     mu = x.mean(0)
     w, v = np.linalg.eigh(np.cov((x - mu).T))
-    idx = np.argsort(w)[::-1][: min(k, x.shape[1], max(1, x.shape[0] - 1))]
+    idx = np.argsort(w)[::-1][: min(k, x.shape[1], max(1, x.shape[0] // 4))]
     return mu, v[:, idx] / np.sqrt(np.maximum(w[idx], 1e-12))
 
 

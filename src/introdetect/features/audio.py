@@ -95,11 +95,18 @@ def step_audio_features(
 
 def audio_only_features(
     path: str | Path, sr: int, fps: float, n_mels: int, window_s: float
-) -> tuple[np.ndarray, float]:
-    """The audio features of one episode from an audio-only pass (no video decoded):
-    ``(float32 [T, 1 + n_mels], duration_s)``, on the same step grid as featurizing, with
-    ``T`` the steps that cover the container's duration within the window."""
-    acc = StepAudio(sr, fps, n_mels)
-    done = decode_audio(path, sr, window_s, acc.push)
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """One episode from an audio-only pass (no video decoded): its audio features
+    (float32 [T, 1 + n_mels], on the same step grid as featurizing, ``T`` the steps that
+    cover the container's duration within the window), that duration, and the audio's
+    fingerprint (:func:`introdetect.candidates.fingerprint`)."""
+    from introdetect.candidates import fingerprint
+
+    chunks: list[np.ndarray] = []
+    done = decode_audio(path, sr, window_s, chunks.append)
+    pcm = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
     n = max(1, int(math.ceil(done.duration_s * fps - 1e-6)))
-    return acc.finish(n), done.duration_s
+    acc = StepAudio(sr, fps, n_mels)
+    if pcm.size:
+        acc.push(pcm)
+    return acc.finish(n), done.duration_s, fingerprint(pcm, sr)
