@@ -3,10 +3,9 @@
 Decoding the audio of an episode costs a fraction of decoding its pictures, and the intro's
 theme is audio that repeats across a season. Per-step log-mels are too coarse to say where
 (at any threshold that keeps every intro they mark nearly the whole window as repeated, on
-the development set), so the audio pass also computes a Philips-style fingerprint (Haitsma &
-Kalker 2002): every 32 ms, 16 bits, one per pair of neighbouring bands among 17 mel bands
-from 300 Hz to 2 kHz, set when the energy difference between the two bands grew since the
-previous frame. The bits ignore loudness and survive re-encoding with a small bit error rate.
+the development set), so the audio pass also computes a Philips-style fingerprint
+(:func:`introdetect.features.audio.fingerprint`: 16 bits per 32 ms that ignore loudness and
+survive re-encoding with a small bit error rate).
 
 Two episodes are matched by voting: frames with identical fingerprints propose an offset,
 the most voted offsets are checked frame by frame, and frames whose smoothed bit error rate
@@ -21,42 +20,19 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-import librosa
 import numpy as np
 
+from introdetect.features.audio import FP_HOP, FP_N_FFT, FP_SR
 from introdetect.params import RepetitionParams
 from introdetect.repetition import pick_others
 
 Ranges = list[tuple[int, int]]  # [first step, last step + 1) per range, ascending
 
-SR = 16000  # the fingerprint's sample rate (the audio pass decodes at features.audio_sr)
-N_FFT = 2048
-HOP = 512  # 32 ms at 16 kHz
-N_BANDS = 17  # -> 16 bits per frame
 BER_MAX = 0.25  # smoothed bit error rate under which two aligned frames are "the same"
 SMOOTH = 31  # frames (~1 s) over which the bit error rate is averaged
 MIN_VOTES = 4  # identical fingerprints an offset needs before it is checked
 TOP_OFFSETS = 20  # offsets checked per pair of episodes
 _POP = np.array([bin(i).count("1") for i in range(256)], np.uint8)
-
-
-def fingerprint(pcm: np.ndarray, sr: int) -> np.ndarray:
-    """Mono PCM -> uint16 [frames] (one per ``HOP`` samples at 16 kHz)."""
-    x = pcm if sr == SR else librosa.resample(pcm, orig_sr=sr, target_sr=SR)
-    n = 1 + (len(x) - N_FFT) // HOP
-    if n < 3:
-        return np.zeros(0, np.uint16)
-    fb = librosa.filters.mel(sr=SR, n_fft=N_FFT, n_mels=N_BANDS, fmin=300, fmax=2000)
-    window = np.hanning(N_FFT).astype(np.float32)
-    energies = []
-    for k in range(0, n, 2048):  # bounded memory for long windows
-        idx = np.arange(N_FFT)[None] + HOP * np.arange(k, min(n, k + 2048))[:, None]
-        spec = np.abs(np.fft.rfft(x[idx] * window, axis=1)) ** 2
-        energies.append(np.log(spec @ fb.T + 1e-10))
-    d = np.diff(np.concatenate(energies), axis=1)  # [n, 16]
-    bits = (d[1:] - d[:-1]) > 0  # [n - 1, 16]
-    packed = np.packbits(bits, axis=1, bitorder="little")  # [n - 1, 2]
-    return np.ascontiguousarray(packed).view(np.uint16).ravel()
 
 
 def _ber(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -119,14 +95,14 @@ def audio_candidates(
     one) gets ``[]``."""
     ids = list(prints)
     out: dict[str, Ranges] = {}
-    frame_s = HOP / SR
+    frame_s = FP_HOP / FP_SR
     for eid in ids:
         hit = np.zeros(len(prints[eid]), bool)
         for other in pick_others(ids, eid, cfg.max_others) if len(ids) > 1 else []:
             hit |= repeated_frames(prints[eid], prints[other])
         steps = np.zeros(n_steps[eid], bool)
-        # frame i (after the diff) covers [i + 1, i + 1 + N_FFT / HOP) hops
-        centre = (np.flatnonzero(hit) + 1) * frame_s + 0.5 * N_FFT / SR
+        # frame i (after the diff) starts at hop i + 1 and spans FP_N_FFT samples
+        centre = (np.flatnonzero(hit) + 1) * frame_s + 0.5 * FP_N_FFT / FP_SR
         steps[np.minimum(n_steps[eid] - 1, (centre * fps).astype(int))] = True
         out[eid] = to_ranges(steps, int(round(margin_s * fps)))
     return out

@@ -23,6 +23,10 @@ from introdetect.media import decode_audio
 N_FFT = 1024
 HOP = 256
 FLOOR_DB = -100.0
+FP_SR = 16000  # the fingerprint's sample rate
+FP_N_FFT = 2048
+FP_HOP = 512  # 32 ms at 16 kHz
+FP_BANDS = 17  # -> 16 bits per frame
 
 
 def audio_dim(n_mels: int) -> int:
@@ -99,9 +103,7 @@ def audio_only_features(
     """One episode from an audio-only pass (no video decoded): its audio features
     (float32 [T, 1 + n_mels], on the same step grid as featurizing, ``T`` the steps that
     cover the container's duration within the window), that duration, and the audio's
-    fingerprint (:func:`introdetect.candidates.fingerprint`)."""
-    from introdetect.candidates import fingerprint
-
+    :func:`fingerprint`."""
     chunks: list[np.ndarray] = []
     done = decode_audio(path, sr, window_s, chunks.append)
     pcm = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
@@ -110,3 +112,25 @@ def audio_only_features(
     if pcm.size:
         acc.push(pcm)
     return acc.finish(n), done.duration_s, fingerprint(pcm, sr)
+
+
+def fingerprint(pcm: np.ndarray, sr: int) -> np.ndarray:
+    """Mono PCM -> a Philips-style audio fingerprint (Haitsma & Kalker 2002), uint16
+    [frames], one frame per 32 ms: bit k is set when the energy difference between mel bands
+    k and k + 1 (17 bands, 300 Hz - 2 kHz) grew since the previous frame. Loudness does not
+    change it; re-encoding flips a few bits (see :mod:`introdetect.candidates`)."""
+    x = pcm if sr == FP_SR else librosa.resample(pcm, orig_sr=sr, target_sr=FP_SR)
+    n = 1 + (len(x) - FP_N_FFT) // FP_HOP
+    if n < 3:
+        return np.zeros(0, np.uint16)
+    fb = librosa.filters.mel(sr=FP_SR, n_fft=FP_N_FFT, n_mels=FP_BANDS, fmin=300, fmax=2000)
+    window = np.hanning(FP_N_FFT).astype(np.float32)
+    energies = []
+    for k in range(0, n, 2048):  # bounded memory for long windows
+        idx = np.arange(FP_N_FFT)[None] + FP_HOP * np.arange(k, min(n, k + 2048))[:, None]
+        spec = np.abs(np.fft.rfft(x[idx] * window, axis=1)) ** 2
+        energies.append(np.log(spec @ fb.T + 1e-10))
+    d = np.diff(np.concatenate(energies), axis=1)  # [n, 16]
+    bits = (d[1:] - d[:-1]) > 0  # [n - 1, 16]
+    packed = np.packbits(bits, axis=1, bitorder="little")  # [n - 1, 2]
+    return np.ascontiguousarray(packed).view(np.uint16).ravel()
