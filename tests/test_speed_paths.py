@@ -82,7 +82,7 @@ def test_still_steps_reuse_the_embedding(tmp_path: Path) -> None:
     embeds every step, and the count is recorded."""
     clip = make_clip(tmp_path / "still.mp4", seconds=4.0)
     bb = load_backbone("random", "cpu", "fp32")
-    fp = FeatureParams(frame_size=64, weights="random", device="cpu")
+    fp = FeatureParams(frame_size=64, weights="random", device="cpu", reuse_static=True)
     on = featurize_episode(clip, "s", tmp_path / "on.h5", bb, fp)
     off = featurize_episode(
         clip, "s", tmp_path / "off.h5", bb, dataclasses.replace(fp, reuse_static=False)
@@ -145,7 +145,17 @@ def test_seeking_to_ranges_samples_the_frames_of_a_full_decode(tmp_path: Path) -
     assert sorted(frames) == [1, 2, 3, 8, 9, 10]
     assert all(np.array_equal(frames[s], full[s]) for s in frames)
     p = P.Params()
-    p = dataclasses.replace(p, features=dataclasses.replace(p.features, frame_size=32))
+    p = dataclasses.replace(
+        p, features=dataclasses.replace(p.features, frame_size=32, reuse_static=True)
+    )
     visual, reused = embed_ranges(clip, ranges, 12, load_backbone("random", "cpu", "fp32"), p)
     assert np.flatnonzero(np.any(visual != 0, axis=1)).tolist() == [1, 2, 3, 8, 9, 10]
     assert reused == 2  # steps 3 and 9 show the grey of steps 2 and 8 (the same second)
+
+
+def test_a_checkpoint_from_before_reuse_static_reads_as_off() -> None:
+    from introdetect.params import FEATURE_IDENTITY, with_identity
+
+    old = {k: getattr(FeatureParams(), k) for k in FEATURE_IDENTITY if k != "reuse_static"}
+    run = dataclasses.replace(FeatureParams(), reuse_static=True)
+    assert with_identity(run, old).reuse_static is False

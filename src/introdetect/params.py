@@ -98,7 +98,7 @@ class FeatureParams:
     batch_size: int = 64
     skip_nonref: bool = True
     skip_loop_filter: bool = False
-    reuse_static: bool = True  # a step whose frame did not change reuses the last embedding
+    reuse_static: bool = False  # a step whose frame did not change reuses the last embedding
     audio_first: bool = False  # model-free detect: decode pictures only where audio repeats
     workers: int = 0  # 0: auto (see introdetect.features.extract.resolve_workers)
     executor: Literal["local", "ray"] = "local"
@@ -122,13 +122,19 @@ FEATURE_IDENTITY = (
 )
 
 
+# Identity keys added later, with the value every older checkpoint's features were made with.
+IDENTITY_BEFORE_KEY: dict[str, Any] = {"reuse_static": False}
+
+
 def feature_identity(fp: FeatureParams) -> dict[str, Any]:
     """The identity keys of ``fp`` as a plain dict (stored in checkpoints)."""
     return {k: getattr(fp, k) for k in FEATURE_IDENTITY}
 
 
 def with_identity(run: FeatureParams, identity: dict[str, Any]) -> FeatureParams:
-    """``run``'s how-to-run settings with the feature identity of a checkpoint."""
+    """``run``'s how-to-run settings with the feature identity of a checkpoint (one made
+    before a key existed gets the value that matches how its features were made)."""
+    identity = IDENTITY_BEFORE_KEY | dict(identity)
     missing = [k for k in FEATURE_IDENTITY if k not in identity]
     if missing:
         raise ParamsError(f"feature identity lacks {', '.join(missing)}")
