@@ -159,3 +159,23 @@ def test_a_checkpoint_from_before_reuse_static_reads_as_off() -> None:
     old = {k: getattr(FeatureParams(), k) for k in FEATURE_IDENTITY if k != "reuse_static"}
     run = dataclasses.replace(FeatureParams(), reuse_static=True)
     assert with_identity(run, old).reuse_static is False
+
+
+def test_audio_first_needs_series_names(tmp_path: Path, caplog) -> None:
+    """Files without a series in their name are decoded in full (no audio-first folder)."""
+    from test_grouping import episode
+
+    from introdetect.cli import main
+
+    folder = tmp_path / "mixed"
+    for k in range(3):
+        episode(folder / f"a{k}.mp4", 1, 100 + k, intro_at=3 + 2 * k, seconds=20.0)
+    params = tmp_path / "p.yaml"
+    feats = {"weights": "random", "frame_size": 32, "workers": 1, "audio_first": True}
+    params.write_text(yaml.safe_dump({"features": feats}))
+    cache = tmp_path / "cache"
+    args = ["detect", str(folder), "--params", str(params), "--out", str(tmp_path / "out")]
+    with caplog.at_level("INFO"):
+        assert main(args + ["--cache", str(cache), "--no-report"]) == 0
+    assert "decoding every episode in full instead" in caplog.text
+    assert len(list(cache.glob("*.h5"))) == 3 and not (cache / "audio-first").exists()

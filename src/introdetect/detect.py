@@ -28,7 +28,7 @@ from introdetect.fastpath import audio_first_features
 from introdetect.features.extract import FeaturizeSummary, featurize_many, plan_jobs
 from introdetect.features.visual import load_backbone
 from introdetect.fileio import write_text
-from introdetect.grouping import describe_groups, group_series
+from introdetect.grouping import describe_groups, group_series, name_series
 from introdetect.inference import (
     Detection,
     predict_episodes,
@@ -175,7 +175,7 @@ def run_detect(opts: DetectOptions) -> DetectResult:
             f"{run.meta['provenance']['weights_id']!r} but weights "
             f"{p.features.weights!r} resolve to {backbone.weights_id!r} here"
         )
-    if run.model is None and p.features.audio_first:
+    if run.model is None and p.features.audio_first and _all_named(scan.videos):
         feature_dir, af = audio_first_features(scan.videos, run.cache, backbone, p)
         run = dataclasses.replace(run, cache=feature_dir)  # the rest reads these files
         failed, groups = af.failed, af.groups
@@ -202,6 +202,21 @@ def run_detect(opts: DetectOptions) -> DetectResult:
         except OSError as e:
             log.warning("report not written: %s", describe_os_error(e))
     return DetectResult(rows, scan.skipped, written_to, describe_groups(groups), notes)
+
+
+def _all_named(videos: list[tuple[str, Path]]) -> bool:
+    """Whether every episode's series comes from its file name: the audio-first path needs
+    the series before it decodes pictures, and grouping unnamed files by their step-level
+    audio lumped different series together on the development set (shared idents, music)."""
+    unnamed = [show_path(v) for _, v in videos if not name_series(v)]
+    if unnamed:
+        log.info(
+            "features.audio_first: %d file(s) without a series in their name (e.g. %s): "
+            "decoding every episode in full instead",
+            len(unnamed),
+            unnamed[0],
+        )
+    return not unnamed
 
 
 def _detect(run: _Run, ok: list[tuple[str, Path]], seasons: dict[str, str]) -> list[Detection]:
