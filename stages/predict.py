@@ -3,10 +3,8 @@
 Paths: this stage's cmd in dvc.yaml.
 """
 
-import sys
-
 from introdetect.pipeline.predict import run
-from introdetect.runner import run_stage
+from introdetect.runner import exit_process, run_stage
 
 if __name__ == "__main__":
-    sys.exit(run_stage("predict", run))
+    exit_process(run_stage("predict", run))

@@ -19,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from introdetect.runner import USER_ERRORS, setup_logging
+from introdetect.runner import USER_ERRORS, exit_process, setup_logging
 
 log = logging.getLogger("introdetect")
 
@@ -348,5 +348,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def console() -> None:
+    """The console script: ``main``, then ``exit_process`` (no teardown after Ctrl-C)."""
+    exit_process(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -6,6 +6,7 @@ import argparse
 import inspect
 import logging
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,19 @@ def setup_logging(verbose: bool = False) -> None:
     root.setLevel(level)
     for noisy in ("numba", "matplotlib", "PIL", "h5py", "fsspec", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def exit_process(code: int) -> None:
+    """End the process with ``code``. After Ctrl-C (130) every ``finally`` has already run
+    (temp files gone, finished episodes on disk), so the process ends with ``os._exit``:
+    interpreter teardown while native thread pools (onnxruntime, FFmpeg) unwind from the
+    interrupt crashed once on CI (SIGSEGV after the one-line message)."""
+    if code == 130:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def run_stage(name: str, fn: Callable[..., Any], argv: list[str] | None = None) -> int:
