@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import pytest
 
 os.environ.setdefault("DVCLIVE_TEST", "true")
 os.environ.setdefault("INTRODETECT_OFFLINE", "1")
+# exported ONNX graphs: one cache for this test session (and the CLIs it starts), not ~/.cache
+os.environ.setdefault("INTRODETECT_CACHE", tempfile.mkdtemp(prefix="introdetect-test-cache-"))
 
 
 @pytest.fixture(autouse=True)

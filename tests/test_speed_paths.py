@@ -11,11 +11,18 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+import torch
 import yaml
 from conftest import make_clip
 
 from introdetect.features.extract import StaticReuse, featurize_episode
-from introdetect.features.visual import WeightsError, load_backbone, ort_available
+from introdetect.features.visual import (
+    OrtNetwork,
+    WeightsError,
+    graph_key,
+    load_backbone,
+    ort_available,
+)
 from introdetect.media import frame_to_rgb
 from introdetect.params import FeatureParams
 from introdetect.store import read_episode
@@ -25,6 +32,29 @@ needs_ort = pytest.mark.skipif(not ort_available(), reason="onnxruntime not inst
 
 def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+@needs_ort
+def test_exported_graph_is_cached_on_disk_and_a_broken_one_is_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("INTRODETECT_CACHE", str(tmp_path))
+    monkeypatch.setattr(OrtNetwork, "_exported", {})  # as in a fresh process
+    frames = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    first = load_backbone("random", "cpu", "fp32", "onnxruntime")
+    (cached,) = (tmp_path / "onnx").glob("resnet18-*.onnx")
+    assert cached.name == f"resnet18-{graph_key(first.model)}.onnx"
+    monkeypatch.setattr(OrtNetwork, "_exported", {})
+    second = load_backbone("random", "cpu", "fp32", "onnxruntime")  # read from the file
+    assert np.array_equal(first.embed(frames), second.embed(frames))
+    cached.write_bytes(b"not a graph")
+    monkeypatch.setattr(OrtNetwork, "_exported", {})
+    third = load_backbone("random", "cpu", "fp32", "onnxruntime")
+    assert "unusable exported graph" in caplog.text
+    assert np.array_equal(first.embed(frames), third.embed(frames))
+    assert cached.stat().st_size > 1_000_000  # exported again and rewritten
+    other = torch.nn.Linear(2, 2)
+    assert graph_key(other) != graph_key(first.model)
 
 
 @needs_ort

@@ -13,9 +13,9 @@ The resolved weights are named by a ``weights_id`` that is written into every fe
 readers refuse to mix features of different weights.
 
 ``features.engine`` says what runs the network: ``torch`` (eager, the reference) or
-``onnxruntime`` (the same network exported to ONNX once per process, preprocessing
-included; on the CPU about 1.9x faster at 224 px and 1.2x at 112 px than eager fp32 on 2
-cores, with embeddings equal to eager's to cosine >= 0.99999, so features of both engines
+``onnxruntime`` (the same network exported to ONNX with its preprocessing, once per
+weights, the graph kept under ``$INTRODETECT_CACHE`` or ``~/.cache/introdetect``; on the
+CPU about 1.9x faster at 224 px and 1.2x at 112 px than eager fp32 on 2 cores, with embeddings equal to eager's to cosine >= 0.99999, so features of both engines
 mix). ``auto`` is onnxruntime on the CPU when it is installed, torch on a GPU.
 """
 
@@ -34,6 +34,7 @@ import torch
 import torchvision
 
 from introdetect.errors import IntrodetectError
+from introdetect.fileio import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -71,40 +72,86 @@ def ort_available() -> bool:
     return True
 
 
+ONNX_OPSET = 17
+GRAPH_VERSION = 1  # bump when _Preprocessed or the export arguments change
+
+
+def onnx_cache_dir() -> Path:
+    """Where exported graphs are kept between runs: ``$INTRODETECT_CACHE/onnx``, else
+    ``$XDG_CACHE_HOME/introdetect/onnx``, else ``~/.cache/introdetect/onnx``."""
+    root = os.environ.get("INTRODETECT_CACHE")
+    if not root:
+        xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+        root = os.path.join(xdg, "introdetect")
+    return Path(root) / "onnx"
+
+
+def graph_key(model: torch.nn.Module) -> str:
+    """What an exported graph depends on: the weights themselves (not their name), torch's
+    version (the exporter), the opset and :data:`GRAPH_VERSION`."""
+    h = hashlib.sha1(f"{torch.__version__}|{ONNX_OPSET}|{GRAPH_VERSION}".encode())
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _export(model: torch.nn.Module) -> bytes:
+    buf = io.BytesIO()
+    wrapper = _Preprocessed(model).to(memory_format=torch.contiguous_format).eval()
+    example = torch.zeros((2, 224, 224, 3), dtype=torch.uint8)
+    torch.onnx.export(
+        wrapper,
+        (example,),
+        buf,
+        input_names=["frames"],
+        output_names=["embedding"],
+        dynamic_axes={"frames": {0: "n", 1: "h", 2: "w"}},
+        opset_version=ONNX_OPSET,
+        dynamo=False,
+    )
+    return buf.getvalue()
+
+
 class OrtNetwork:
-    """The frozen network exported to ONNX (in memory) and run by onnxruntime on the CPU.
+    """The frozen network exported to ONNX and run by onnxruntime on the CPU.
 
-    Its worker threads do not spin while idle: on a small machine the decoder's threads
-    need those cores between batches."""
+    The export (~3 s) happens once per weights: the graph is kept in memory for the process
+    and on disk (:func:`onnx_cache_dir`, keyed by :func:`graph_key`) for the next ones; a
+    cache that cannot be read or written only costs the export. Worker threads do not spin
+    while idle: on a small machine the decoder's threads need those cores between batches."""
 
-    _exported: dict[str, bytes] = {}  # weights_id -> ONNX bytes (exported once per process)
+    _exported: dict[str, bytes] = {}  # graph_key -> ONNX bytes (this process)
 
     def __init__(self, model: torch.nn.Module, weights_id: str, threads: int) -> None:
         import onnxruntime as ort
 
-        if weights_id not in self._exported:
-            buf = io.BytesIO()
-            wrapper = _Preprocessed(model).to(memory_format=torch.contiguous_format).eval()
-            example = torch.zeros((2, 224, 224, 3), dtype=torch.uint8)
-            torch.onnx.export(
-                wrapper,
-                (example,),
-                buf,
-                input_names=["frames"],
-                output_names=["embedding"],
-                dynamic_axes={"frames": {0: "n", 1: "h", 2: "w"}},
-                opset_version=17,
-                dynamo=False,
-            )
-            self._exported[weights_id] = buf.getvalue()
         so = ort.SessionOptions()
         so.intra_op_num_threads = max(1, threads)
         so.inter_op_num_threads = 1
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         so.log_severity_level = 3
-        self.session = ort.InferenceSession(
-            self._exported[weights_id], so, providers=["CPUExecutionProvider"]
-        )
+        key = graph_key(model)
+        path = onnx_cache_dir() / f"resnet18-{key}.onnx"
+        graph = self._exported.get(key)
+        if graph is None and path.exists():
+            try:
+                graph = path.read_bytes()
+                self.session = ort.InferenceSession(graph, so, providers=["CPUExecutionProvider"])
+            except Exception as e:  # noqa: BLE001 - a broken cache file costs one export
+                log.warning("%s: unusable exported graph, exporting again (%s)", path, e)
+                graph = None
+        if graph is None:
+            log.debug("exporting %s to ONNX", weights_id)
+            graph = _export(model)
+            try:
+                with atomic_path(path) as tmp:
+                    tmp.write_bytes(graph)
+            except OSError as e:
+                log.info("%s: exported graph not cached (%s)", path.parent, e.strerror)
+        self._exported[key] = graph
+        if not hasattr(self, "session"):
+            self.session = ort.InferenceSession(graph, so, providers=["CPUExecutionProvider"])
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         out = self.session.run(None, {"frames": np.ascontiguousarray(frames, np.uint8)})[0]
