@@ -109,6 +109,7 @@ def main() -> int:
         t1 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True)
         wall = time.perf_counter() - t1
+        (out / f"{path}.log").write_text(proc.stderr)  # the run's own log: where time went
         if proc.returncode not in (0, 1):
             print(proc.stdout[-3000:], proc.stderr[-3000:])
             return proc.returncode

@@ -178,7 +178,7 @@ def test_seeking_to_ranges_samples_the_frames_of_a_full_decode(tmp_path: Path) -
     p = dataclasses.replace(
         p, features=dataclasses.replace(p.features, frame_size=32, reuse_static=True)
     )
-    visual, reused = embed_ranges(clip, ranges, 12, load_backbone("random", "cpu", "fp32"), p)
+    visual, reused = embed_ranges(frames, ranges, 12, load_backbone("random", "cpu", "fp32"), p)
     assert np.flatnonzero(np.any(visual != 0, axis=1)).tolist() == [1, 2, 3, 8, 9, 10]
     assert reused == 2  # steps 3 and 9 show the grey of steps 2 and 8 (the same second)
 

@@ -89,11 +89,11 @@ def decode_ranges(
 
 
 def embed_ranges(
-    path: Path, ranges: Ranges, n_steps: int, backbone: Backbone, p: Params
+    frames: dict[int, np.ndarray], ranges: Ranges, n_steps: int, backbone: Backbone, p: Params
 ) -> tuple[np.ndarray, int]:
-    """``([T, 512] float16, reused steps)``: embeddings inside ``ranges``, zeros elsewhere."""
+    """``([T, 512] float16, reused steps)``: embeddings of the decoded ``frames`` (from
+    :func:`decode_ranges`) inside ``ranges``, zeros elsewhere."""
     fp = p.features
-    frames = decode_ranges(path, ranges, fp.fps, fp.frame_size, fp.skip_nonref)
     visual = np.zeros((n_steps, EMBED_DIM), np.float16)
     reuse = StaticReuse() if fp.reuse_static else None
     for a, b in ranges:
@@ -120,6 +120,7 @@ class AudioFirstResult:
     full_decodes: list[str] = field(default_factory=list)  # the audio found nothing
     timing: dict[str, float] = field(default_factory=dict)
     prints: dict[str, np.ndarray] = field(default_factory=dict)  # audio fingerprints
+    n_steps: dict[str, int] = field(default_factory=dict)  # steps of each episode's window
 
 
 def _attrs(
@@ -151,8 +152,10 @@ def _write(path: Path, feats: EpisodeFeatures) -> None:
         raise OutputError(f"{path}: cannot write features ({describe_os_error(e)})") from e
 
 
-def _audio_one(eid: str, video: Path, out_dir: Path, backbone: Backbone, p: Params) -> np.ndarray:
-    """Audio features into the episode's file; returns its fingerprint."""
+def _audio_one(
+    eid: str, video: Path, out_dir: Path, backbone: Backbone, p: Params
+) -> tuple[np.ndarray, int]:
+    """Audio features into the episode's file; returns its fingerprint and step count."""
     fp = p.features
     audio, duration, prints = audio_only_features(
         video, fp.audio_sr, fp.fps, fp.n_mels, fp.window_s
@@ -162,11 +165,15 @@ def _audio_one(eid: str, video: Path, out_dir: Path, backbone: Backbone, p: Para
     t = (np.arange(n) / fp.fps).astype(np.float32)
     visual = np.zeros((n, EMBED_DIM), np.float16)  # pictures come later, where needed
     _write(out_dir / f"{eid}.h5", EpisodeFeatures(visual, audio, t, attrs))
-    return prints
+    return prints, n
 
 
 def _audio_pass(
-    videos: list[tuple[str, Path]], out_dir: Path, backbone: Backbone, p: Params, res
+    videos: list[tuple[str, Path]],
+    out_dir: Path,
+    backbone: Backbone,
+    p: Params,
+    res: AudioFirstResult,
 ) -> list[tuple[str, Path]]:
     """Audio features of every episode into ``out_dir`` (pictures not decoded yet), one
     episode per core at a time (decoding and resampling release the GIL); fingerprints
@@ -180,7 +187,7 @@ def _audio_pass(
         for fut in tqdm(as_completed(futures), total=len(futures), desc="audio", unit="ep"):
             eid, video = futures[fut]
             try:
-                res.prints[eid] = fut.result()
+                res.prints[eid], res.n_steps[eid] = fut.result()
                 ok.append((eid, video))
             except (MediaError, OutputError) as e:
                 res.failed[eid] = {"file": show_path(video), "error": str(e)}
@@ -190,7 +197,7 @@ def _audio_pass(
     return sorted(ok, key=lambda x: order[x[0]])
 
 
-def _plan(ok: list[tuple[str, Path]], out_dir: Path, p: Params, res) -> dict[str, Ranges]:
+def _plan(ok: list[tuple[str, Path]], p: Params, res: AudioFirstResult) -> dict[str, Ranges]:
     """Candidate ranges per episode; the whole window where the audio found nothing."""
     by_group: dict[str, list[str]] = defaultdict(list)
     for eid, _ in ok:
@@ -200,7 +207,7 @@ def _plan(ok: list[tuple[str, Path]], out_dir: Path, p: Params, res) -> dict[str
         if len(members) < 2:  # alone: answered "unknown" without pictures
             plan.update({eid: [] for eid in members})
             continue
-        n_steps = {eid: len(read_episode(out_dir / f"{eid}.h5").t) for eid in members}
+        n_steps = {eid: res.n_steps[eid] for eid in members}
         prints = {eid: res.prints[eid] for eid in members}
         found = audio_candidates(prints, n_steps, p.features.fps, p.repetition)
         for eid, ranges in found.items():
@@ -225,26 +232,37 @@ def audio_first_features(
     t0 = time.perf_counter()
     ok = _audio_pass(videos, out_dir, backbone, p, res)
     res.groups = group_series(ok, out_dir, p.repetition)
-    plan = _plan(ok, out_dir, p, res)
+    plan = _plan(ok, p, res)
     res.timing["audio"] = time.perf_counter() - t0
     t1 = time.perf_counter()
-    for eid, video in tqdm(ok, desc="pictures", unit="ep"):
-        f = read_episode(out_dir / f"{eid}.h5")
-        ranges = plan.get(eid, [])
-        res.total_steps += len(f.t)
-        try:
-            visual, reused = embed_ranges(video, ranges, len(f.t), backbone, p)
-        except MediaError as e:
-            res.failed[eid] = {"file": show_path(video), "error": str(e)}
-            continue
-        res.decoded_steps += coverage(ranges)
-        attrs: dict[str, Any] = dict(f.attrs)
-        attrs["visual_ranges"] = json.dumps([[int(a), int(b)] for a, b in ranges])
-        attrs["reused_steps"] = reused
-        try:
-            _write(out_dir / f"{eid}.h5", EpisodeFeatures(visual, f.audio, f.t, attrs))
-        except OutputError as e:
-            res.failed[eid] = {"file": show_path(video), "error": str(e)}
+    fp = p.features
+
+    def decode(k: int) -> dict[int, np.ndarray]:
+        eid, video = ok[k]
+        return decode_ranges(video, plan.get(eid, []), fp.fps, fp.frame_size, fp.skip_nonref)
+
+    # the next episode's pictures decode in a thread while this one's go through the network
+    with ThreadPoolExecutor(max_workers=1) as ahead:
+        upcoming = ahead.submit(decode, 0) if ok else None
+        for k, (eid, video) in enumerate(tqdm(ok, desc="pictures", unit="ep")):
+            current = upcoming
+            upcoming = ahead.submit(decode, k + 1) if k + 1 < len(ok) else None
+            f = read_episode(out_dir / f"{eid}.h5")
+            ranges = plan.get(eid, [])
+            res.total_steps += len(f.t)
+            try:
+                visual, reused = embed_ranges(current.result(), ranges, len(f.t), backbone, p)
+            except MediaError as e:
+                res.failed[eid] = {"file": show_path(video), "error": str(e)}
+                continue
+            res.decoded_steps += coverage(ranges)
+            attrs: dict[str, Any] = dict(f.attrs)
+            attrs["visual_ranges"] = json.dumps([[int(a), int(b)] for a, b in ranges])
+            attrs["reused_steps"] = reused
+            try:
+                _write(out_dir / f"{eid}.h5", EpisodeFeatures(visual, f.audio, f.t, attrs))
+            except OutputError as e:
+                res.failed[eid] = {"file": show_path(video), "error": str(e)}
     res.timing["pictures"] = time.perf_counter() - t1
     log.info(
         "audio first: pictures decoded for %d of %d steps (%.0f %%); %d episodes decoded in "
