@@ -16,7 +16,8 @@ readers refuse to mix features of different weights.
 ``onnxruntime`` (the same network exported to ONNX with its preprocessing, once per
 weights, the graph kept under ``$INTRODETECT_CACHE`` or ``~/.cache/introdetect``; on the
 CPU about 1.9x faster at 224 px and 1.2x at 112 px than eager fp32 on 2 cores, with
-embeddings equal to eager's to cosine >= 0.99999, so features of both engines mix). ``auto`` is onnxruntime on the CPU when it is installed, torch on a GPU.
+embeddings equal to eager's to cosine >= 0.99999, so features of both engines mix).
+``auto`` is onnxruntime on the CPU when it is installed, torch on a GPU.
 """
 
 from __future__ import annotations
