@@ -48,6 +48,7 @@ def repeated_frames(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     for j, h in enumerate(b.tolist()):
         where[h].append(j)
     votes: dict[int, int] = defaultdict(int)
+    where.pop(0, None)  # digital silence: identical everywhere, it would outvote the rest
     for i, h in enumerate(a.tolist()):
         for j in where.get(h, ()):
             votes[j - i] += 1
@@ -62,6 +63,36 @@ def repeated_frames(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         ber = np.convolve(_ber(a[i0:i1], b[i0 + off : i1 + off]), kernel, mode="same")
         hit[i0:i1] |= ber < BER_MAX
     return hit
+
+
+def step_share(
+    prints: dict[str, np.ndarray | None],
+    n_steps: dict[str, int],
+    fps: float,
+    cfg: RepetitionParams,
+) -> dict[str, np.ndarray | None]:
+    """Per step, the share of the other episodes of the series (up to
+    ``repetition.max_others``) in which the step's audio repeats (at least half of its
+    fingerprint frames): float32 [T] per episode, None for an episode without audio.
+    Digital silence (fingerprint 0) never counts as repeating: two quiet stretches are not
+    the same sound."""
+    ids = [eid for eid in prints if prints[eid] is not None and np.any(prints[eid])]
+    frame_s = FP_HOP / FP_SR
+    out: dict[str, np.ndarray | None] = {eid: None for eid in prints}
+    for eid in ids:
+        n, fp = n_steps[eid], prints[eid]
+        step_of = np.minimum(
+            n - 1, ((np.arange(len(fp)) + 1) * frame_s + 0.5 * FP_N_FFT / FP_SR) * fps
+        )
+        step_of = step_of.astype(np.int64)
+        per_step = np.maximum(np.bincount(step_of, minlength=n)[:n], 1)
+        others = pick_others(ids, eid, cfg.max_others)
+        share = np.zeros(n, np.float32)
+        for other in others:
+            hit = repeated_frames(fp, prints[other]) & (fp != 0)
+            share += np.bincount(step_of[hit], minlength=n)[:n] * 2 >= per_step
+        out[eid] = share / max(1, len(others))
+    return out
 
 
 def to_ranges(mask: np.ndarray, margin: int) -> Ranges:

@@ -92,6 +92,7 @@ class _Run:
     model: Any = None
     meta: dict[str, Any] = field(default_factory=dict)
     labels: dict[str, tuple[float, float]] = field(default_factory=dict)
+    prints: dict[str, Any] | None = None  # audio fingerprints (the audio-first path has them)
 
 
 @dataclass
@@ -177,7 +178,9 @@ def run_detect(opts: DetectOptions) -> DetectResult:
         )
     if run.model is None and p.features.audio_first and _all_named(scan.videos):
         feature_dir, af = audio_first_features(scan.videos, run.cache, backbone, p)
-        run = dataclasses.replace(run, cache=feature_dir)  # the rest reads these files
+        run = dataclasses.replace(
+            run, cache=feature_dir, prints=af.prints
+        )  # the rest reads these files
         failed, groups = af.failed, af.groups
     else:
         _check_cache(run, scan.videos, backbone)
@@ -237,7 +240,9 @@ def _detect(run: _Run, ok: list[tuple[str, Path]], seasons: dict[str, str]) -> l
         return predict_episodes(
             run.model, run.meta, ids, cache, rep_dir, p.predict, seasons, videos
         )
-    return unsupervised_episodes(ids, rep_dir, cache, p.predict, p.repetition, seasons, videos)
+    return unsupervised_episodes(
+        ids, rep_dir, cache, p.predict, p.repetition, seasons, videos, run.prints
+    )
 
 
 def _write_outputs(

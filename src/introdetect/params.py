@@ -199,6 +199,9 @@ class PredictParams:
     season_consistent: bool = True  # one intro length per season (introdetect.decision)
     refine: bool = True  # snap boundaries to the nearest cut or fade in the video
     refine_search_s: float = 1.5  # how far from the coarse boundary to look
+    # the model-free detector counts a step as shared only where its sound repeats too
+    # (audio fingerprint, introdetect.candidates.step_share), not only its picture
+    model_free_audio: bool = True
 
 
 @dataclass(frozen=True)

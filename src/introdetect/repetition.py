@@ -184,17 +184,21 @@ def compute_repetition(
     return out
 
 
+def late_steps(n_steps: int, fps: float, end_s: float | None) -> np.ndarray | None:
+    """Boolean [T]: steps in the last fifth of an episode whose end (``end_s``) is inside
+    the analysed window -- end credits replay the theme and repeat in every episode, but no
+    intro comes that late. None when the end is not in the window."""
+    if end_s is None:
+        return None
+    return (np.arange(n_steps) + 0.5) / fps > 0.8 * end_s
+
+
 def unsupervised_answer(
     rep: np.ndarray, fps: float, pp: PredictParams, rp: RepetitionParams, end_s: float | None = None
 ) -> tuple[tuple[float, float] | None, float]:
-    """The model-free answer for one episode: (interval rounded to 0.01 s or None, share).
-
-    ``end_s``: where the episode ends when that is inside the analysed window; its last
-    fifth is then not a candidate (end credits replay the theme and repeat in every
-    episode, but no intro comes that late)."""
-    late = None
-    if end_s is not None:
-        late = (np.arange(len(rep)) + 0.5) / fps > 0.8 * end_s
+    """The model-free answer for one episode: (interval rounded to 0.01 s or None, share);
+    no candidate in the :func:`late_steps` of ``end_s``."""
+    late = late_steps(len(rep), fps, end_s)
     det = unsupervised_detect(rep, fps, pp.min_len_s, pp.max_len_s, rp.min_share, late=late)
     if det is None:
         return None, 0.0

@@ -12,17 +12,24 @@ decoded), the cheap first look of a season.
 
 from __future__ import annotations
 
+import logging
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import librosa
 import numpy as np
+from tqdm import tqdm
 
-from introdetect.media import decode_audio
+from introdetect.media import MediaError, decode_audio
 
 N_FFT = 1024
 HOP = 256
 FLOOR_DB = -100.0
+
+log = logging.getLogger(__name__)
+
 FP_SR = 16000  # the fingerprint's sample rate
 FP_N_FFT = 2048
 FP_HOP = 512  # 32 ms at 16 kHz
@@ -112,6 +119,33 @@ def audio_only_features(
     if pcm.size:
         acc.push(pcm)
     return acc.finish(n), done.duration_s, fingerprint(pcm, sr)
+
+
+def file_fingerprint(path: str | Path, window_s: float) -> np.ndarray | None:
+    """The :func:`fingerprint` of a file's audio in the analysis window, decoded straight at
+    the fingerprint's rate (no video decoded); None when the file has no audio stream."""
+    chunks: list[np.ndarray] = []
+    done = decode_audio(path, FP_SR, window_s, chunks.append)
+    if not chunks or "no audio" in done.note:
+        return None
+    return fingerprint(np.concatenate(chunks), FP_SR)
+
+
+def fingerprints(videos: dict[str, Path], window_s: float) -> dict[str, np.ndarray | None]:
+    """:func:`file_fingerprint` of every episode, one per core at a time (decoding and
+    resampling release the GIL); an episode whose audio cannot be read gets None (and a
+    warning): it is then judged on its pictures alone."""
+    out: dict[str, np.ndarray | None] = {}
+    with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+        futures = {pool.submit(file_fingerprint, v, window_s): eid for eid, v in videos.items()}
+        for fut in tqdm(as_completed(futures), total=len(futures), desc="fingerprint", unit="ep"):
+            eid = futures[fut]
+            try:
+                out[eid] = fut.result()
+            except (MediaError, OSError) as e:
+                log.warning("fingerprint: %s", e)
+                out[eid] = None
+    return out
 
 
 def fingerprint(pcm: np.ndarray, sr: int) -> np.ndarray:

@@ -1,0 +1,101 @@
+"""The model-free detector needs the sound to repeat too: an intro repeats in picture and
+sound, an establishing shot only in picture, a theme replayed under other pictures only in
+sound."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from introdetect.candidates import step_share
+from introdetect.features.audio import FP_HOP, FP_SR, file_fingerprint, fingerprints
+from introdetect.inference import unsupervised_episodes
+from introdetect.params import PredictParams, RepetitionParams
+
+FPS = 2.0
+FRAMES_PER_S = FP_SR / FP_HOP  # fingerprint frames per second
+
+
+def _prints(rng: np.random.Generator, seconds: float, shared: np.ndarray, at_s: float):
+    """A random fingerprint of ``seconds`` with ``shared`` pasted in at ``at_s``."""
+    fp = rng.integers(1, 1 << 16, int(seconds * FRAMES_PER_S), dtype=np.uint16)
+    a = int(at_s * FRAMES_PER_S)
+    fp[a : a + len(shared)] = shared
+    return fp
+
+
+def test_step_share_marks_where_the_sound_repeats_and_never_silence() -> None:
+    rng = np.random.default_rng(0)
+    theme = rng.integers(1, 1 << 16, int(6 * FRAMES_PER_S), dtype=np.uint16)
+    prints = {
+        "e1": _prints(rng, 60, theme, 10.0),
+        "e2": _prints(rng, 60, theme, 30.0),
+        "e3": _prints(rng, 60, theme, 0.0),
+    }
+    silence = np.zeros(int(8 * FRAMES_PER_S), np.uint16)  # the same quiet stretch in two
+    prints["e1"][int(40 * FRAMES_PER_S) : int(48 * FRAMES_PER_S)] = silence
+    prints["e2"][int(5 * FRAMES_PER_S) : int(13 * FRAMES_PER_S)] = silence
+    prints["mute"] = None  # no audio stream
+    n = {eid: 120 for eid in prints}
+    share = step_share(prints, n, FPS, RepetitionParams())
+    assert share["mute"] is None
+    s1 = share["e1"]
+    inside = s1[int(11 * FPS) : int(15 * FPS)]
+    assert np.all(inside == 1.0)  # in both other episodes
+    assert s1[: int(9 * FPS)].max() == 0.0 and s1[int(17 * FPS) :].max() == 0.0  # silence too
+    assert share["e3"][int(1 * FPS) : int(5 * FPS)].min() == 1.0
+
+
+def _store(tmp: Path, eid: str, rep: np.ndarray, duration: float) -> None:
+    (tmp / "rep").mkdir(exist_ok=True)
+    (tmp / "feat").mkdir(exist_ok=True)
+    np.save(tmp / "rep" / f"{eid}.npy", rep)
+    with h5py.File(tmp / "feat" / f"{eid}.h5", "w") as f:
+        f.attrs.update({"fps": FPS, "duration_s": duration, "window_s": 600.0})
+
+
+def test_a_shot_that_repeats_only_in_picture_is_not_the_intro(tmp_path: Path) -> None:
+    """Each episode: an establishing shot (picture repeats in every episode, 8 s) and the
+    intro (picture and sound repeat, 4 s). Pictures alone pick the longer shot; with the
+    sound the intro is found."""
+    rng = np.random.default_rng(1)
+    theme = rng.integers(1, 1 << 16, int(4 * FRAMES_PER_S), dtype=np.uint16)
+    ids, prints = ["s01e01", "s01e02", "s01e03"], {}
+    intro_at = {"s01e01": 20.0, "s01e02": 50.0, "s01e03": 5.0}
+    shot_at = {"s01e01": 70.0, "s01e02": 10.0, "s01e03": 60.0}
+    for eid in ids:
+        rep = np.zeros((240, 4), np.float32)
+        a, b = int(intro_at[eid] * FPS), int((intro_at[eid] + 4) * FPS)
+        rep[a:b, 3] = 1.0
+        a, b = int(shot_at[eid] * FPS), int((shot_at[eid] + 8) * FPS)
+        rep[a:b, 3] = 1.0
+        _store(tmp_path, eid, rep, 120.0)
+        prints[eid] = _prints(rng, 120, theme, intro_at[eid])
+    groups = {eid: "show" for eid in ids}
+    pp = dataclasses.replace(PredictParams(), refine=False)
+    rp = RepetitionParams()
+    both = unsupervised_episodes(
+        ids, tmp_path / "rep", tmp_path / "feat", pp, rp, groups, None, prints
+    )
+    for d in both:
+        assert abs(d.interval[0] - intro_at[d.episode_id]) <= 0.5, d
+        assert abs(d.interval[1] - intro_at[d.episode_id] - 4) <= 0.5, d
+    pictures = dataclasses.replace(pp, model_free_audio=False)
+    alone = unsupervised_episodes(
+        ids, tmp_path / "rep", tmp_path / "feat", pictures, rp, groups, None, prints
+    )
+    assert all(abs(d.interval[0] - shot_at[d.episode_id]) <= 0.5 for d in alone)
+
+
+def test_fingerprints_of_files_with_and_without_audio(tmp_path: Path) -> None:
+    from conftest import make_clip
+
+    with_audio = make_clip(tmp_path / "a.mp4", seconds=3.0)
+    mute = make_clip(tmp_path / "m.mp4", seconds=3.0, audio_rate=None)
+    prints = fingerprints({"a": with_audio, "m": mute}, 600.0)
+    assert prints["m"] is None
+    assert prints["a"].dtype == np.uint16 and len(prints["a"]) > 60
+    assert np.array_equal(prints["a"], file_fingerprint(with_audio, 600.0))
