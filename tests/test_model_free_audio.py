@@ -12,7 +12,7 @@ import numpy as np
 
 from introdetect.candidates import step_share
 from introdetect.features.audio import FP_HOP, FP_SR, file_fingerprint, fingerprints
-from introdetect.inference import unsupervised_episodes
+from introdetect.modelfree import unsupervised_episodes
 from introdetect.params import PredictParams, RepetitionParams
 
 FPS = 2.0

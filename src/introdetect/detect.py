@@ -29,13 +29,9 @@ from introdetect.features.extract import FeaturizeSummary, featurize_many, plan_
 from introdetect.features.visual import load_backbone
 from introdetect.fileio import write_text
 from introdetect.grouping import describe_groups, group_series, name_series
-from introdetect.inference import (
-    Detection,
-    predict_episodes,
-    unsupervised_episodes,
-    write_detections,
-)
+from introdetect.inference import Detection, predict_episodes, write_detections
 from introdetect.media import MediaError, probe, show_path
+from introdetect.modelfree import unsupervised_episodes
 from introdetect.params import DataParams, Params, load_params, params_from_dict, with_identity
 from introdetect.repetition import compute_repetition, write_repetition
 from introdetect.scan import Skipped, scan_paths

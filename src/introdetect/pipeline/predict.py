@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from introdetect.index import read_index
-from introdetect.inference import predict_episodes, unsupervised_episodes, write_detections
+from introdetect.inference import predict_episodes, write_detections
+from introdetect.modelfree import unsupervised_episodes
 from introdetect.params import Params
 from introdetect.training import load_checkpoint
 
