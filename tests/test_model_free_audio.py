@@ -1,6 +1,6 @@
-"""The model-free detector needs the sound to repeat too: an intro repeats in picture and
-sound, an establishing shot only in picture, a theme replayed under other pictures only in
-sound."""
+"""The model-free detector weighs the sound with the picture: an intro repeats in picture
+and sound, an establishing shot only in picture, a theme replayed under other pictures only
+in sound."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def _store(tmp: Path, eid: str, rep: np.ndarray, duration: float) -> None:
 
 
 def test_a_shot_that_repeats_only_in_picture_is_not_the_intro(tmp_path: Path) -> None:
-    """Each episode: an establishing shot (picture repeats in every episode, 8 s) and the
+    """Each episode: an establishing shot (picture repeats in every episode, 6 s) and the
     intro (picture and sound repeat, 4 s). Pictures alone pick the longer shot; with the
     sound the intro is found."""
     rng = np.random.default_rng(1)
@@ -70,7 +70,7 @@ def test_a_shot_that_repeats_only_in_picture_is_not_the_intro(tmp_path: Path) ->
         rep = np.zeros((240, 4), np.float32)
         a, b = int(intro_at[eid] * FPS), int((intro_at[eid] + 4) * FPS)
         rep[a:b, 3] = 1.0
-        a, b = int(shot_at[eid] * FPS), int((shot_at[eid] + 8) * FPS)
+        a, b = int(shot_at[eid] * FPS), int((shot_at[eid] + 6) * FPS)
         rep[a:b, 3] = 1.0
         _store(tmp_path, eid, rep, 120.0)
         prints[eid] = _prints(rng, 120, theme, intro_at[eid])

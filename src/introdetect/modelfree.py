@@ -39,14 +39,16 @@ def unsupervised_episodes(
     """The model-free answer for each episode from its repetition channels in ``rep_dir``
     (and its feature file's timing), with the same season decisions as the model's.
 
-    With ``predict.model_free_audio`` a step counts as shared only as far as its sound
-    repeats too (the lower of the picture's share and the audio fingerprint's share,
-    :func:`introdetect.candidates.step_share`): an intro repeats in picture and sound, an
-    establishing shot only in picture, end credits and a theme running on under the next
-    shot only in sound. Where that finds nothing (a theme whose sound differs between
-    episodes, or no audio) the pictures alone answer. ``prints``: the episodes' audio
-    fingerprints when the caller has them (the audio-first path); otherwise they are
-    computed from ``videos``."""
+    With ``predict.model_free_audio`` a step's share is the mean of the share of other
+    episodes in which its picture repeats and the share in which its sound repeats
+    (:func:`introdetect.candidates.step_share`): an intro repeats in picture and sound (up
+    to 1), an establishing shot only in picture and end credits or a theme running on
+    under the next shot only in sound (at most 0.5). The mean, not the minimum: fingerprint
+    matches along a varied theme are patchy (every other second on a 10-episode season),
+    and the minimum then broke the intro into pieces a studio ident outweighed. Where that
+    finds nothing (a theme whose sound differs between episodes, or no audio) the pictures
+    alone answer. ``prints``: the episodes' audio fingerprints when the caller has them
+    (the audio-first path); otherwise they are computed from ``videos``."""
     groups = groups or {}
     sizes = Counter(groups.values())
     found: dict[str, Detection] = {}
@@ -68,7 +70,7 @@ def unsupervised_episodes(
             curve, source = rep[:, 3], "repetition"
             if audio.get(eid) is not None:  # no audio: judged on its pictures alone
                 both = rep.copy()
-                both[:, 3] = np.minimum(curve, audio[eid])
+                both[:, 3] = 0.5 * (curve + audio[eid])
                 iv, share = unsupervised_answer(both, fps, pp, rp, end if ended else None)
                 if iv is not None:
                     curve, source = both[:, 3], "repetition+audio"

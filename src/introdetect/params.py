@@ -199,8 +199,8 @@ class PredictParams:
     season_consistent: bool = True  # one intro length per season (introdetect.decision)
     refine: bool = True  # snap boundaries to the nearest cut or fade in the video
     refine_search_s: float = 1.5  # how far from the coarse boundary to look
-    # the model-free detector counts a step as shared only where its sound repeats too
-    # (audio fingerprint, introdetect.candidates.step_share), not only its picture
+    # the model-free detector's share of a step is the mean of how often its picture and its
+    # sound (audio fingerprint, introdetect.candidates.step_share) repeat in other episodes
     model_free_audio: bool = True
 
 
