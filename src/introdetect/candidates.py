@@ -65,6 +65,13 @@ def repeated_frames(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return hit
 
 
+def frame_steps(n_frames: int, n_steps: int, fps: float) -> np.ndarray:
+    """The step (int64 [n_frames]) holding the centre of each fingerprint frame: frame i
+    (after the diff) starts at hop i + 1 and spans FP_N_FFT samples."""
+    centre = (np.arange(n_frames) + 1) * (FP_HOP / FP_SR) + 0.5 * FP_N_FFT / FP_SR
+    return np.minimum(n_steps - 1, (centre * fps).astype(np.int64))
+
+
 def step_share(
     prints: dict[str, np.ndarray | None],
     n_steps: dict[str, int],
@@ -77,14 +84,10 @@ def step_share(
     Digital silence (fingerprint 0) never counts as repeating: two quiet stretches are not
     the same sound."""
     ids = [eid for eid in prints if prints[eid] is not None and np.any(prints[eid])]
-    frame_s = FP_HOP / FP_SR
     out: dict[str, np.ndarray | None] = {eid: None for eid in prints}
     for eid in ids:
         n, fp = n_steps[eid], prints[eid]
-        step_of = np.minimum(
-            n - 1, ((np.arange(len(fp)) + 1) * frame_s + 0.5 * FP_N_FFT / FP_SR) * fps
-        )
-        step_of = step_of.astype(np.int64)
+        step_of = frame_steps(len(fp), n, fps)
         per_step = np.maximum(np.bincount(step_of, minlength=n)[:n], 1)
         others = pick_others(ids, eid, cfg.max_others)
         share = np.zeros(n, np.float32)
@@ -126,15 +129,12 @@ def audio_candidates(
     one) gets ``[]``."""
     ids = list(prints)
     out: dict[str, Ranges] = {}
-    frame_s = FP_HOP / FP_SR
     for eid in ids:
         hit = np.zeros(len(prints[eid]), bool)
         for other in pick_others(ids, eid, cfg.max_others) if len(ids) > 1 else []:
             hit |= repeated_frames(prints[eid], prints[other])
         steps = np.zeros(n_steps[eid], bool)
-        # frame i (after the diff) starts at hop i + 1 and spans FP_N_FFT samples
-        centre = (np.flatnonzero(hit) + 1) * frame_s + 0.5 * FP_N_FFT / FP_SR
-        steps[np.minimum(n_steps[eid] - 1, (centre * fps).astype(int))] = True
+        steps[frame_steps(len(hit), n_steps[eid], fps)[hit]] = True
         out[eid] = to_ranges(steps, int(round(margin_s * fps)))
     return out
 
