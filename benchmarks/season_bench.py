@@ -2,12 +2,14 @@
 
     uv run python benchmarks/season_bench.py --season 10 --minutes 45     # the issue's size
     uv run python benchmarks/season_bench.py --season 4 --minutes 4       # a quick look
+    uv run python benchmarks/season_bench.py --season 10 --minutes 2 --paths full audio-only
 
 Generates (once; cached under ``--out``) one series of ``--season`` episodes about
 ``--minutes`` long each, drawn like the development set (real footage, idents, recaps, cold
 opens, credits; ``introdetect.devset``), all at one encoding (``--size``, 25 fps, AAC). Then
-runs the real command line in a fresh process on the folder, with an empty cache (with
-``--audio-first`` once more with ``features.audio_first: true``), and prints
+runs the real command line in a fresh process on the folder, with an empty cache, once per
+``--paths`` entry (``full``; ``audio-first``: ``features.audio_first: true``; ``audio-only``:
+``features.audio_only: true``), and prints
 wall seconds, episode-minutes per wall second (whole episodes and analysed windows),
 x realtime over the analysed windows, the share of the run spent before detect's own work
 (process start, imports), and the answers' accuracy against the frame-exact truth.
@@ -34,6 +36,8 @@ from introdetect.devset.plan import EpisodePlan, plan_episode, plan_series
 from introdetect.devset.render import render_episode
 from introdetect.metrics import episode_scores, summarize
 from introdetect.params import load_params
+
+PATHS = ("full", "audio-first", "audio-only")
 
 
 def make_season(out: Path, n: int, minutes: float, size: str, seed: int) -> dict[str, list | None]:
@@ -73,7 +77,15 @@ def main() -> int:
     ap.add_argument("--out", default="benchmarks/out/season", help="generated season (cache)")
     ap.add_argument("--params", default="params.yaml", help="params for detect")
     ap.add_argument(
-        "--audio-first", action="store_true", help="also run with features.audio_first: true"
+        "--paths",
+        nargs="+",
+        choices=PATHS,
+        default=["full"],
+        help="detect paths to time (audio-first / audio-only: features.audio_first / "
+        "features.audio_only true)",
+    )
+    ap.add_argument(
+        "--audio-first", action="store_true", help="the same as --paths full audio-first"
     )
     args = ap.parse_args()
     out = Path(args.out) / f"s{args.season}_m{args.minutes:g}_{args.size}_seed{args.seed}"
@@ -97,9 +109,10 @@ def main() -> int:
         "| analysed-min / wall s | x realtime (analysed) | mean IoU | within 0.5 s |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for path in ("full", "audio-first") if args.audio_first else ("full",):
+    for path in ["full", "audio-first"] if args.audio_first else args.paths:
         params = work / f"{path}.yaml"
         base.setdefault("features", {})["audio_first"] = path == "audio-first"
+        base["features"]["audio_only"] = path == "audio-only"
         params.write_text(yaml.safe_dump(base))
         cmd = [
             sys.executable, "-m", "introdetect.cli", "detect", str(out / "season"),

@@ -52,9 +52,13 @@ def episode(
     intro_at: float = 6.0,
     intro_s: float = 4.0,
     seconds: float = 24.0,
+    melody: bool = False,
+    audio: bool = True,
 ):
     """Blocky random shots (a new one each second) and noise; the series' intro (its own
-    blocky images and chord) at ``intro_at``."""
+    blocky images and chord, or with ``melody`` a tune rich in harmonics: the chord's
+    fingerprint bits are noise, the tune's repeat) at ``intro_at``; ``audio`` False: no
+    audio stream."""
     rng, srng = np.random.default_rng(ep_seed), np.random.default_rng(series_seed)
     intro_imgs = [srng.integers(0, 256, (6, 8, 3), dtype=np.uint8) for _ in range(int(intro_s))]
     sr, fps = 16000, 10
@@ -63,7 +67,7 @@ def episode(
         vs = out.add_stream("libx264", rate=fps)
         vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
         vs.options = {"preset": "ultrafast"}
-        aus = out.add_stream("aac", rate=sr, layout="mono")
+        aus = out.add_stream("aac", rate=sr, layout="mono") if audio else None
         shot = None
         for i in range(int(seconds * fps)):
             t = i / fps
@@ -80,11 +84,18 @@ def episode(
                 out.mux(p)
         for p in vs.encode(None):
             out.mux(p)
+        if aus is None:
+            return path
         n = int(seconds * sr)
         tt = np.arange(n) / sr
         audio = 0.1 * rng.standard_normal(n).astype(np.float32)
         chord = sum(np.sin(2 * np.pi * f * tt) for f in srng.uniform(200, 1200, 3)) * 0.2
         m = (tt >= intro_at) & (tt < intro_at + intro_s)
+        if melody:  # a tune of 1/8 s sawtooth notes: harmonics in every fingerprint band
+            notes = srng.uniform(120, 400, int(intro_s * 8) + 1)
+            local = tt[m] - intro_at
+            f0 = notes[(local * 8).astype(int)]
+            chord[m] = 0.2 * (2 * ((f0 * local) % 1.0) - 1)
         audio[m] = chord[m].astype(np.float32)
         for a in range(0, n, 1024):
             chunk = audio[a : a + 1024]

@@ -10,10 +10,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from introdetect.candidates import step_share
+from introdetect.candidates import add_audio_share, step_share
 from introdetect.features.audio import FP_HOP, FP_SR, file_fingerprint, fingerprints
 from introdetect.modelfree import unsupervised_episodes
 from introdetect.params import PredictParams, RepetitionParams
+from introdetect.repetition import AUDIO_SHARE, N_CHANNELS
 
 FPS = 2.0
 FRAMES_PER_S = FP_SR / FP_HOP  # fingerprint frames per second
@@ -63,31 +64,44 @@ def test_a_shot_that_repeats_only_in_picture_is_not_the_intro(tmp_path: Path) ->
     sound the intro is found."""
     rng = np.random.default_rng(1)
     theme = rng.integers(1, 1 << 16, int(4 * FRAMES_PER_S), dtype=np.uint16)
-    ids, prints = ["s01e01", "s01e02", "s01e03"], {}
+    ids, prints, reps = ["s01e01", "s01e02", "s01e03"], {}, {}
     intro_at = {"s01e01": 20.0, "s01e02": 50.0, "s01e03": 5.0}
     shot_at = {"s01e01": 70.0, "s01e02": 10.0, "s01e03": 60.0}
     for eid in ids:
-        rep = np.zeros((240, 4), np.float32)
+        rep = np.zeros((240, N_CHANNELS), np.float32)
         a, b = int(intro_at[eid] * FPS), int((intro_at[eid] + 4) * FPS)
         rep[a:b, 3] = 1.0
         a, b = int(shot_at[eid] * FPS), int((shot_at[eid] + 6) * FPS)
         rep[a:b, 3] = 1.0
-        _store(tmp_path, eid, rep, 120.0)
+        reps[eid] = rep
         prints[eid] = _prints(rng, 120, theme, intro_at[eid])
     groups = {eid: "show" for eid in ids}
-    pp = dataclasses.replace(PredictParams(), refine=False)
     rp = RepetitionParams()
-    both = unsupervised_episodes(
-        ids, tmp_path / "rep", tmp_path / "feat", pp, rp, groups, None, prints
-    )
+    add_audio_share(reps, groups, prints, FPS, rp)
+    for eid in ids:
+        _store(tmp_path, eid, reps[eid], 120.0)
+    pp = dataclasses.replace(PredictParams(), refine=False)
+    both = unsupervised_episodes(ids, tmp_path / "rep", tmp_path / "feat", pp, rp, groups)
     for d in both:
         assert abs(d.interval[0] - intro_at[d.episode_id]) <= 0.5, d
         assert abs(d.interval[1] - intro_at[d.episode_id] - 4) <= 0.5, d
     pictures = dataclasses.replace(pp, model_free_audio=False)
-    alone = unsupervised_episodes(
-        ids, tmp_path / "rep", tmp_path / "feat", pictures, rp, groups, None, prints
-    )
+    alone = unsupervised_episodes(ids, tmp_path / "rep", tmp_path / "feat", pictures, rp, groups)
     assert all(abs(d.interval[0] - shot_at[d.episode_id]) <= 0.5 for d in alone)
+
+
+def test_audio_share_channel_is_nan_without_a_fingerprint() -> None:
+    """An episode without audio keeps NaN in the audio-share channel (the model reads 0
+    there, the model-free detector judges it on its pictures alone)."""
+    rng = np.random.default_rng(2)
+    theme = rng.integers(1, 1 << 16, int(4 * FRAMES_PER_S), dtype=np.uint16)
+    reps = {e: np.full((120, N_CHANNELS), np.nan, np.float32) for e in ("a", "b", "mute")}
+    prints = {"a": _prints(rng, 60, theme, 10.0), "b": _prints(rng, 60, theme, 30.0)}
+    add_audio_share(reps, dict.fromkeys(reps, "show"), prints, FPS, RepetitionParams())
+    assert np.isnan(reps["mute"][:, AUDIO_SHARE]).all()
+    a = reps["a"][:, AUDIO_SHARE]
+    assert not np.isnan(a).any()
+    assert a[int(11 * FPS) : int(13 * FPS)].min() == 1.0 and a[: int(9 * FPS)].max() == 0.0
 
 
 def test_fingerprints_of_files_with_and_without_audio(tmp_path: Path) -> None:
@@ -99,3 +113,21 @@ def test_fingerprints_of_files_with_and_without_audio(tmp_path: Path) -> None:
     assert prints["m"] is None
     assert prints["a"].dtype == np.uint16 and len(prints["a"]) > 60
     assert np.array_equal(prints["a"], file_fingerprint(with_audio, 600.0))
+
+
+def test_mel_filters_are_librosas_kept_on_disk(tmp_path: Path, monkeypatch) -> None:
+    """The filter bank is librosa's, computed once and then read from the cache (a broken
+    cache file is computed again)."""
+    import librosa
+
+    from introdetect.features.audio import mel_filters
+
+    monkeypatch.setenv("INTRODETECT_CACHE", str(tmp_path))
+    ref = librosa.filters.mel(sr=16000, n_fft=2048, n_mels=17, fmin=300, fmax=2000)
+    first = mel_filters(16000, 2048, 17, fmin=300, fmax=2000)
+    assert first.dtype == ref.dtype and np.array_equal(first, ref)
+    (cached,) = (tmp_path / "mel").glob("mel-16000-2048-17-*.npy")
+    np.save(cached, 2 * ref)  # what the cache holds is what is used
+    assert np.array_equal(mel_filters(16000, 2048, 17, fmin=300, fmax=2000), 2 * ref)
+    cached.write_bytes(b"not an array")
+    assert np.array_equal(mel_filters(16000, 2048, 17, fmin=300, fmax=2000), ref)

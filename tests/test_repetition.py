@@ -7,6 +7,7 @@ from introdetect.params import RepetitionParams
 from introdetect.repetition import (
     diagonal_runs,
     episode_repetition,
+    late_steps,
     pick_others,
     series_descriptors,
     unsupervised_detect,
@@ -48,7 +49,8 @@ def test_repeated_block_found_at_any_offset():
         others = [desc[o] for o in eps if o != eid]
         rep = episode_repetition(desc[eid], others, 2.0, cfg)
         s = starts[k]
-        assert rep.shape == (len(eps[eid][0]), 4)
+        assert rep.shape == (len(eps[eid][0]), 5)
+        assert np.isnan(rep[:, 4]).all()  # the sound's share comes from the fingerprints
         assert rep[s + 2 : s + 14, 3].min() == 1.0  # every other episode shares it
         assert rep[s + 8, 2] >= 7.5  # an aligned run of ~8 s
         assert rep[s + 8, 0] > 0.8 and rep[:, 3].sum() < 20  # little else counts
@@ -61,7 +63,8 @@ def test_single_episode_and_no_audio():
     eps, _ = _season(rng, n_eps=2)
     desc = series_descriptors(eps)
     own = desc["e0"]
-    assert not episode_repetition(own, [], 2.0, RepetitionParams()).any()
+    alone = episode_repetition(own, [], 2.0, RepetitionParams())
+    assert not alone[:, :4].any() and np.isnan(alone[:, 4]).all()
     silent = (own[0], np.zeros_like(own[1]))
     rep = episode_repetition(silent, [desc["e1"]], 2.0, RepetitionParams())
     assert rep[:, 1].max() == 0 and rep[:, 3].max() == 1.0  # visual alone still finds it
@@ -109,7 +112,7 @@ def test_compute_repetition_from_store(tmp_path, caplog):
         items.append((eid, "solo" if eid == "solo" else "show", tmp_path / f"{eid}.h5"))
     with caplog.at_level(logging.WARNING):
         reps = compute_repetition(items, RepetitionParams())
-    assert set(reps) == {"e0", "e1", "e2", "solo"} and not reps["solo"].any()
+    assert set(reps) == {"e0", "e1", "e2", "solo"} and not reps["solo"][:, :4].any()
     assert "one episode" in caplog.text
     assert reps["e0"][:, 3].max() == pytest.approx(1.0)
 
@@ -148,3 +151,19 @@ def test_theme_music_over_the_first_scene_does_not_stretch_the_intro():
     )
     a, b, _ = unsupervised_detect(rep, 2.0, 1.5, 30.0)
     assert abs(a - 5.0) <= 1.0 and abs(b - 12.0) <= 1.0
+
+
+def test_credits_that_start_before_the_last_fifth_are_not_the_intro():
+    """A 100 s episode whose end credits (66 s to the end, the theme replayed: shared by
+    most episodes) start before the excluded last fifth: their early part is a longer
+    repeated run than the 3 s intro, but it runs on into the last fifth, so it is credits."""
+    fps, n = 2.0, 200
+    rep = np.zeros((n, 5), np.float32)
+    rep[20:26, 3] = 1.0  # the intro, 10-13 s
+    rep[132:, 3] = 0.8  # the credits, 66 s to the end
+    late = late_steps(n, fps, 100.0)
+    a, b, _ = unsupervised_detect(rep, fps, 1.0, 30.0, 0.5, late=late)
+    assert abs(a - 10.0) <= 0.5 and abs(b - 13.0) <= 0.5
+    rep[140:160, 3] = 0.0  # a gap: the run before it no longer reaches the last fifth
+    a, _, _ = unsupervised_detect(rep, fps, 1.0, 30.0, 0.5, late=late)
+    assert a >= 65.0  # so nothing here says credits (a limit of the rule)

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
-import torch
 import yaml
 from conftest import make_clip
 
@@ -43,9 +45,10 @@ def test_exported_graph_is_cached_on_disk_and_a_broken_one_is_replaced(
     frames = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
     first = load_backbone("random", "cpu", "fp32", "onnxruntime")
     (cached,) = (tmp_path / "onnx").glob("resnet18-*.onnx")
-    assert cached.name == f"resnet18-{graph_key(first.model)}.onnx"
+    assert cached.name == f"resnet18-{graph_key('random-seed0')}.onnx"
     monkeypatch.setattr(OrtNetwork, "_exported", {})
     second = load_backbone("random", "cpu", "fp32", "onnxruntime")  # read from the file
+    assert second.model is None and second.weights_id == first.weights_id  # nothing built
     assert np.array_equal(first.embed(frames), second.embed(frames))
     cached.write_bytes(b"not a graph")
     monkeypatch.setattr(OrtNetwork, "_exported", {})
@@ -53,8 +56,29 @@ def test_exported_graph_is_cached_on_disk_and_a_broken_one_is_replaced(
     assert "unusable exported graph" in caplog.text
     assert np.array_equal(first.embed(frames), third.embed(frames))
     assert cached.stat().st_size > 1_000_000  # exported again and rewritten
-    other = torch.nn.Linear(2, 2)
-    assert graph_key(other) != graph_key(first.model)
+    assert graph_key("file:w.pth:0123456789ab") != graph_key("random-seed0")
+
+
+@needs_ort
+def test_a_cached_graph_runs_without_importing_torchvision(tmp_path: Path) -> None:
+    """Importing torchvision costs seconds on every run; with the graph cached, the
+    onnxruntime engine needs only the graph."""
+    code = (
+        "import sys, numpy as np\n"
+        "from introdetect.features.visual import load_backbone\n"
+        "bb = load_backbone('random', 'cpu', 'fp32', 'onnxruntime')\n"
+        "bb.embed(np.zeros((1, 32, 32, 3), np.uint8))\n"
+        "print('torchvision' in sys.modules, bb.weights_id)\n"
+    )
+    env = {**os.environ, "INTRODETECT_CACHE": str(tmp_path)}
+    runs = [
+        subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        for _ in range(2)
+    ]
+    assert [r.stdout.split() for r in runs] == [
+        ["True", "random-seed0"],  # the first run builds and exports the network
+        ["False", "random-seed0"],
+    ], [r.stderr[-500:] for r in runs]
 
 
 @needs_ort
@@ -189,6 +213,36 @@ def test_a_checkpoint_from_before_reuse_static_reads_as_off() -> None:
     old = {k: getattr(FeatureParams(), k) for k in FEATURE_IDENTITY if k != "reuse_static"}
     run = dataclasses.replace(FeatureParams(), reuse_static=True)
     assert with_identity(run, old).reuse_static is False
+
+
+def test_audio_only_detect_answers_from_the_sound_without_pictures(tmp_path: Path) -> None:
+    """--audio-only: no picture decoded, no network; the intro found where the sound repeats
+    (a tune at a different time in each episode), and an episode without audio is unknown."""
+    from test_grouping import episode
+
+    from introdetect.cli import main
+
+    folder = tmp_path / "Show"
+    intro_at = {"Show.S01E01": 3.0, "Show.S01E02": 9.0, "Show.S01E03": 14.0}
+    for k, (eid, at) in enumerate(intro_at.items()):
+        episode(folder / f"{eid}.mp4", 1, 100 + k, intro_at=at, seconds=30.0, melody=True)
+    episode(folder / "Show.S01E04.mp4", 1, 104, intro_at=5.0, seconds=30.0, audio=False)
+    params = tmp_path / "p.yaml"
+    params.write_text(yaml.safe_dump({"features": {"weights": "no/such/file.pth"}}))
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    args = ["detect", str(folder), "--params", str(params), "--out", str(out), "--cache"]
+    assert main(args + [str(cache), "--audio-only", "--no-report"]) == 0
+    preds = json.loads((out / "predictions.json").read_text())
+    side = json.loads((out / "presence.json").read_text())
+    for eid, at in intro_at.items():
+        assert preds[eid] is not None, (eid, side[eid])
+        assert abs(preds[eid][0] - at) <= 0.5 and abs(preds[eid][1] - at - 4) <= 0.5, preds
+        assert side[eid]["source"].startswith("audio")
+    assert side["Show.S01E04"]["status"].startswith("unknown: no audio")
+    files = sorted((cache / "audio-only").glob("*.h5"))
+    assert len(files) == 4 and not (cache / "audio-first").exists()
+    feats = read_episode(files[0])
+    assert feats.attrs["weights_id"] == "none" and not np.any(feats.visual)
 
 
 def test_audio_first_needs_series_names(tmp_path: Path, caplog) -> None:

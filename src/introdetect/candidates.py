@@ -24,7 +24,7 @@ import numpy as np
 
 from introdetect.features.audio import FP_HOP, FP_N_FFT, FP_SR
 from introdetect.params import RepetitionParams
-from introdetect.repetition import pick_others
+from introdetect.repetition import AUDIO_SHARE, pick_others
 
 Ranges = list[tuple[int, int]]  # [first step, last step + 1) per range, ascending
 
@@ -96,6 +96,27 @@ def step_share(
             share += np.bincount(step_of[hit], minlength=n)[:n] * 2 >= per_step
         out[eid] = share / max(1, len(others))
     return out
+
+
+def add_audio_share(
+    reps: dict[str, np.ndarray],
+    series_of: dict[str, str],
+    prints: dict[str, np.ndarray | None],
+    fps: float,
+    cfg: RepetitionParams,
+) -> None:
+    """Fill the audio-share channel of the repetition channels ``reps`` (in place) with
+    :func:`step_share` per series; an episode without a fingerprint (no audio, unreadable
+    audio, or not in ``prints``) keeps NaN there."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for eid in reps:
+        groups[series_of[eid]].append(eid)
+    for members in groups.values():
+        shares = step_share(
+            {e: prints.get(e) for e in members}, {e: len(reps[e]) for e in members}, fps, cfg
+        )
+        for eid, share in shares.items():
+            reps[eid][:, AUDIO_SHARE] = np.nan if share is None else share
 
 
 def to_ranges(mask: np.ndarray, margin: int) -> Ranges:

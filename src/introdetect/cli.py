@@ -66,6 +66,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
         edl_target=args.edl_target,
         dry_run=args.dry_run,
         unsupervised=args.unsupervised,
+        audio_only=args.audio_only,
         report=not args.no_report,
         labels=args.labels,
         predict=overrides,
@@ -244,15 +245,27 @@ def _add_detect_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="list what would be written where (features are still computed and cached)",
     )
+    _add_model_free_options(d)
+    d.add_argument("--labels", default=None, help="a label file to draw on the report")
+    d.add_argument("--no-report", action="store_true", help="skip the PNG/HTML report")
+    d.set_defaults(func=_cmd_detect)
+
+
+def _add_model_free_options(d: argparse.ArgumentParser) -> None:
+    """``detect``'s options for answering without a model."""
     d.add_argument(
         "--unsupervised",
         action="store_true",
         help="no model (the default when --model is not given): pick the stretch that "
         "repeats across each series' episodes",
     )
-    d.add_argument("--labels", default=None, help="a label file to draw on the report")
-    d.add_argument("--no-report", action="store_true", help="skip the PNG/HTML report")
-    d.set_defaults(func=_cmd_detect)
+    d.add_argument(
+        "--audio-only",
+        action="store_true",
+        help="no model: answer from where each episode's sound repeats across its series, "
+        "decoding no pictures (features.audio_only; the fastest path, less accurate than "
+        "pictures and sound: see the README's Speed section)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

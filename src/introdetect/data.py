@@ -66,7 +66,7 @@ class RawEpisode:
     series: str
     visual: np.ndarray  # [T, 512]
     audio: np.ndarray  # [T, 1 + n_mels]
-    rep: np.ndarray | None  # [T, 4] or None
+    rep: np.ndarray | None  # [T, 5] (see introdetect.repetition) or None
     fps: float
     start_s: float | None
     end_s: float | None

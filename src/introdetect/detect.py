@@ -22,9 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from introdetect.candidates import add_audio_share
 from introdetect.errors import IntrodetectError, OutputError, describe_os_error
 from introdetect.export import export_all
 from introdetect.fastpath import audio_first_features
+from introdetect.features.audio import fingerprints
 from introdetect.features.extract import FeaturizeSummary, featurize_many, plan_jobs
 from introdetect.features.visual import load_backbone
 from introdetect.fileio import write_text
@@ -33,7 +35,7 @@ from introdetect.inference import Detection, predict_episodes, write_detections
 from introdetect.media import MediaError, probe, show_path
 from introdetect.modelfree import unsupervised_episodes
 from introdetect.params import DataParams, Params, load_params, params_from_dict, with_identity
-from introdetect.repetition import compute_repetition, write_repetition
+from introdetect.repetition import compute_repetition, empty_channels, write_repetition
 from introdetect.scan import Skipped, scan_paths
 from introdetect.store import read_attrs, read_episode
 from introdetect.training import load_checkpoint
@@ -59,6 +61,7 @@ class DetectOptions:
     edl_target: str = "kodi"
     dry_run: bool = False  # list what would be written (features are still cached)
     unsupervised: bool = False
+    audio_only: bool = False  # features.audio_only from the command line
     report: bool = True
     labels: str | None = None
     predict: dict[str, Any] = field(default_factory=dict)  # predict.* overrides
@@ -75,6 +78,10 @@ def load_run_params(opts: DetectOptions) -> Params:
     raw["predict"].update(opts.predict)
     if opts.device:
         raw["features"]["device"] = opts.device
+    if opts.audio_only:
+        if opts.model and not opts.unsupervised:
+            raise UsageError("--audio-only answers without a model: drop --model")
+        raw["features"]["audio_only"] = True
     return params_from_dict(raw)
 
 
@@ -89,6 +96,8 @@ class _Run:
     meta: dict[str, Any] = field(default_factory=dict)
     labels: dict[str, tuple[float, float]] = field(default_factory=dict)
     prints: dict[str, Any] | None = None  # audio fingerprints (the audio-first path has them)
+    n_steps: dict[str, int] = field(default_factory=dict)  # steps per episode (the same)
+    sound_only: bool = False  # features.audio_only: no pictures were decoded
 
 
 @dataclass
@@ -163,20 +172,26 @@ def run_detect(opts: DetectOptions) -> DetectResult:
     scan = scan_paths(opts.paths, p.data.video_extensions, exclude=(run.out, run.cache))
     scan.report()
     scan.require_videos(opts.paths)
-    backbone = load_backbone(
-        p.features.weights, p.features.device, p.features.precision, p.features.engine
-    )
+    fast = run.model is None and (p.features.audio_first or p.features.audio_only)
+    fast = fast and _all_named(scan.videos)
+    audio_only = fast and p.features.audio_only
+    backbone = None
+    if not audio_only:  # no pictures, no network
+        backbone = load_backbone(
+            p.features.weights, p.features.device, p.features.precision, p.features.engine
+        )
     if run.meta and backbone.weights_id != run.meta["provenance"]["weights_id"]:
         raise UsageError(
             f"{opts.model}: trained on features of weights "
             f"{run.meta['provenance']['weights_id']!r} but weights "
             f"{p.features.weights!r} resolve to {backbone.weights_id!r} here"
         )
-    if run.model is None and p.features.audio_first and _all_named(scan.videos):
+    if fast:
         feature_dir, af = audio_first_features(scan.videos, run.cache, backbone, p)
+        # the rest reads these files
         run = dataclasses.replace(
-            run, cache=feature_dir, prints=af.prints
-        )  # the rest reads these files
+            run, cache=feature_dir, prints=af.prints, n_steps=af.n_steps, sound_only=audio_only
+        )
         failed, groups = af.failed, af.groups
     else:
         _check_cache(run, scan.videos, backbone)
@@ -210,7 +225,8 @@ def _all_named(videos: list[tuple[str, Path]]) -> bool:
     unnamed = [show_path(v) for _, v in videos if not name_series(v)]
     if unnamed:
         log.info(
-            "features.audio_first: %d file(s) without a series in their name (e.g. %s): "
+            "features.audio_first / audio_only: %d file(s) without a series in their name "
+            "(e.g. %s): "
             "decoding every episode in full instead",
             len(unnamed),
             unnamed[0],
@@ -224,20 +240,27 @@ def _detect(run: _Run, ok: list[tuple[str, Path]], seasons: dict[str, str]) -> l
     if not ok:
         return []
     rep_dir = run.out / "repetition"
-    if run.model is None or run.meta.get("repetition"):
-        reps = compute_repetition(
-            [(eid, seasons[eid], cache / f"{eid}.h5") for eid, _ in ok], p.repetition
-        )
-        for eid, rep in reps.items():
-            write_repetition(rep, rep_dir / f"{eid}.npy")
     ids = [eid for eid, _ in ok]
     videos = dict(ok)
+    if run.model is None or run.meta.get("repetition"):
+        if run.sound_only:  # no pictures to compare: the sound's share alone is filled in
+            reps = {eid: empty_channels(run.n_steps[eid]) for eid in ids}
+        else:
+            reps = compute_repetition(
+                [(eid, seasons[eid], cache / f"{eid}.h5") for eid, _ in ok], p.repetition
+            )
+        free = run.model is None and (p.predict.model_free_audio or run.sound_only)
+        if free or run.meta.get("audio_share"):
+            prints = run.prints or fingerprints(videos, p.features.window_s)
+            add_audio_share(reps, seasons, prints, p.features.fps, p.repetition)
+        for eid, rep in reps.items():
+            write_repetition(rep, rep_dir / f"{eid}.npy")
     if run.model is not None:
         return predict_episodes(
             run.model, run.meta, ids, cache, rep_dir, p.predict, seasons, videos
         )
     return unsupervised_episodes(
-        ids, rep_dir, cache, p.predict, p.repetition, seasons, videos, run.prints
+        ids, rep_dir, cache, p.predict, p.repetition, seasons, videos, run.sound_only
     )
 
 

@@ -11,8 +11,12 @@
 5. The feature files (``visual_ranges`` says which steps hold pictures) feed the same
    repetition channels, season decisions and boundary refinement as the full path.
 
-The files go to their own folder (``<cache>/audio-first``), never where full features
-live, so a model never reads them.
+With ``features.audio_only`` steps 3 and 4 are skipped: no picture is decoded (the answer
+comes from where the sound repeats; the boundary refinement still decodes a few seconds
+around each boundary), and no network runs (``weights_id`` ``none``).
+
+The files go to their own folder (``<cache>/audio-first``, ``<cache>/audio-only``), never
+where full features live, so a model never reads them.
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ from introdetect.store import EpisodeFeatures, read_episode, source_fingerprint,
 log = logging.getLogger(__name__)
 
 SUBDIR = "audio-first"
+SUBDIR_AUDIO_ONLY = "audio-only"
+NO_NETWORK = "none"  # weights_id, precision and engine of files without pictures
 
 
 def decode_ranges(
@@ -124,7 +130,7 @@ class AudioFirstResult:
 
 
 def _attrs(
-    eid: str, video: Path, duration: float, has_audio: bool, backbone: Backbone, p: Params
+    eid: str, video: Path, duration: float, has_audio: bool, backbone: Backbone | None, p: Params
 ) -> dict[str, Any]:
     stat = video.stat()
     return feature_config(p.features, backbone) | {
@@ -132,8 +138,8 @@ def _attrs(
         "duration_s": duration,
         "has_audio": has_audio,
         "audio_note": "",
-        "precision": backbone.precision,
-        "engine": backbone.engine,
+        "precision": backbone.precision if backbone else NO_NETWORK,
+        "engine": backbone.engine if backbone else NO_NETWORK,
         "source_path": show_path(video),
         "source_size": int(stat.st_size),
         "source_mtime": float(stat.st_mtime),
@@ -153,7 +159,7 @@ def _write(path: Path, feats: EpisodeFeatures) -> None:
 
 
 def _audio_one(
-    eid: str, video: Path, out_dir: Path, backbone: Backbone, p: Params
+    eid: str, video: Path, out_dir: Path, backbone: Backbone | None, p: Params
 ) -> tuple[np.ndarray, int]:
     """Audio features into the episode's file; returns its fingerprint and step count."""
     fp = p.features
@@ -171,7 +177,7 @@ def _audio_one(
 def _audio_pass(
     videos: list[tuple[str, Path]],
     out_dir: Path,
-    backbone: Backbone,
+    backbone: Backbone | None,
     p: Params,
     res: AudioFirstResult,
 ) -> list[tuple[str, Path]]:
@@ -219,11 +225,12 @@ def _plan(ok: list[tuple[str, Path]], p: Params, res: AudioFirstResult) -> dict[
 
 
 def audio_first_features(
-    videos: list[tuple[str, Path]], cache: Path, backbone: Backbone, p: Params
+    videos: list[tuple[str, Path]], cache: Path, backbone: Backbone | None, p: Params
 ) -> tuple[Path, AudioFirstResult]:
-    """Write the audio-first feature files of ``videos`` under ``cache/audio-first``;
-    returns that folder and what was done (groups, failures, how much was decoded)."""
-    out_dir = cache / SUBDIR
+    """Write the audio-first feature files of ``videos`` under ``cache/audio-first`` (with
+    ``backbone`` None: audio only, no pictures, under ``cache/audio-only``); returns that
+    folder and what was done (groups, failures, how much was decoded)."""
+    out_dir = cache / (SUBDIR if backbone is not None else SUBDIR_AUDIO_ONLY)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -232,6 +239,11 @@ def audio_first_features(
     t0 = time.perf_counter()
     ok = _audio_pass(videos, out_dir, backbone, p, res)
     res.groups = group_series(ok, out_dir, p.repetition)
+    res.timing["audio"] = time.perf_counter() - t0
+    if backbone is None:
+        res.total_steps = sum(res.n_steps.values())
+        log.info("audio only: %d episodes in %.1f s, no pictures", len(ok), res.timing["audio"])
+        return out_dir, res
     plan = _plan(ok, p, res)
     res.timing["audio"] = time.perf_counter() - t0
     t1 = time.perf_counter()

@@ -120,3 +120,13 @@ def write_csv(
         w = csv.DictWriter(f, fieldnames=cols)
         w.writeheader()
         w.writerows(rows)
+
+
+def user_cache_dir(kind: str) -> Path:
+    """Where ``kind`` (``onnx``, ``mel``) is kept between runs: ``$INTRODETECT_CACHE/kind``,
+    else ``$XDG_CACHE_HOME/introdetect/kind``, else ``~/.cache/introdetect/kind``."""
+    root = os.environ.get("INTRODETECT_CACHE")
+    if not root:
+        xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+        root = os.path.join(xdg, "introdetect")
+    return Path(root) / kind

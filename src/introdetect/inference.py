@@ -26,6 +26,7 @@ from introdetect.params import PredictParams
 from introdetect.postprocess import extract_best_interval, smooth_predictions
 
 ALONE = "alone in its series"
+NO_AUDIO = "no audio to compare (features.audio_only)"
 
 
 @dataclass
@@ -36,8 +37,9 @@ class Detection:
     interval: tuple[float, float] | None
     presence: float | None  # presence-head probability (share of others: model-free)
     confidence: float  # presence x mean step probability inside the interval (0 when null)
-    # "steps" | "regression" | "absent" | "no_step_evidence" (model); "repetition"
-    # (model-free); "no_features: <why>" (the episode could not be read)
+    # "steps" | "regression" | "absent" | "no_step_evidence" (model); "repetition",
+    # "repetition+audio", "audio" (model-free); "no_features: <why>" (the episode could
+    # not be read)
     source: str
     probs: np.ndarray  # smoothed per-step intro probability (model-free: share) [T]
     fps: float
@@ -45,10 +47,11 @@ class Detection:
     @property
     def status(self) -> str:
         """``ok`` (an intro), ``no_intro`` (looked, found none), ``unknown: alone in its
-        series ...`` (model-free, nothing to compare with) or ``failed: <cause>``."""
+        series ...`` / ``unknown: no audio ...`` (model-free, nothing to compare with) or
+        ``failed: <cause>``."""
         if self.source.startswith("no_features"):
             return "failed: " + self.source.removeprefix("no_features: ")
-        if self.source.startswith(ALONE):
+        if self.source.startswith((ALONE, NO_AUDIO)):
             return "unknown: " + self.source
         return "ok" if self.interval else "no_intro"
 

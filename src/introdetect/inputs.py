@@ -6,7 +6,9 @@ building them needs (the training-set centre and the known-intro templates):
 * appearance: ResNet18 512 ++ log-RMS (++ log-mel): series-specific, memorisable;
 * evidence: :data:`introdetect.evidence.EVIDENCE_CHANNELS` (known intros, position,
   content cues): the same meaning in every series;
-* repetition: the 4 cross-episode channels of :mod:`introdetect.repetition`.
+* repetition: the cross-episode channels of :mod:`introdetect.repetition` (the picture's
+  four, and with ``audio_share`` the share of episodes in which the step's sound repeats;
+  an episode without audio reads 0 there).
 
 The spec travels in the checkpoint as tensors and plain data (loadable with
 ``weights_only=True``).
@@ -22,6 +24,7 @@ import torch
 
 from introdetect.data import Episode, RawEpisode, episode_input
 from introdetect.evidence import Centre, Template, evidence, make_template
+from introdetect.repetition import VISUAL_CHANNELS
 
 
 @dataclass
@@ -32,6 +35,7 @@ class InputSpec:
     appearance: bool = True
     evidence: bool = False
     repetition: bool = False
+    audio_share: bool = False
     centre: Centre | None = None
     templates: list[Template] = field(default_factory=list)
 
@@ -51,7 +55,13 @@ class InputSpec:
             ]
             parts.append(evidence(e.visual, e.audio, e.fps, self.centre, tmpls))
         if self.repetition:
-            parts.append(e.rep)
+            n = VISUAL_CHANNELS + int(self.audio_share)
+            if e.rep.shape[1] < n:
+                raise ValueError(
+                    f"{e.episode_id}: {e.rep.shape[1]} repetition channels, this model reads "
+                    f"{n} (run the repetition stage again)"
+                )
+            parts.append(np.nan_to_num(e.rep[:, :n], nan=0.0))
         return np.concatenate(parts, axis=1).astype(np.float32)
 
     def episode(self, e: RawEpisode, training: bool = False) -> Episode:
@@ -74,6 +84,7 @@ class InputSpec:
             "appearance": self.appearance,
             "evidence": self.evidence,
             "repetition": self.repetition,
+            "audio_share": self.audio_share,
         }
         if self.evidence:
             meta["centre"] = [torch.from_numpy(self.centre.vis), torch.from_numpy(self.centre.aud)]
@@ -96,6 +107,7 @@ class InputSpec:
             appearance=meta.get("appearance", True),
             evidence=meta.get("evidence", False),
             repetition=meta.get("repetition", False),
+            audio_share=meta.get("audio_share", False),
         )
         if spec.evidence:
             vis, aud = meta["centre"]
@@ -121,10 +133,15 @@ def _templates(spec: InputSpec, raws: list[RawEpisode]) -> list[Template]:
 
 
 def training_spec(
-    raws: list[RawEpisode], use_mels: bool, appearance: bool, use_evidence: bool, repetition: bool
+    raws: list[RawEpisode],
+    use_mels: bool,
+    appearance: bool,
+    use_evidence: bool,
+    repetition: bool,
+    audio_share: bool = False,
 ) -> InputSpec:
     """The spec for a training run: centre and templates from the labelled ``raws``."""
-    spec = InputSpec(use_mels, appearance, use_evidence, repetition)
+    spec = InputSpec(use_mels, appearance, use_evidence, repetition, audio_share and repetition)
     if use_evidence:
         spec.centre = Centre.of([(e.visual, e.audio) for e in raws])
         spec.templates = _templates(spec, raws)

@@ -100,6 +100,7 @@ class FeatureParams:
     skip_loop_filter: bool = False
     reuse_static: bool = False  # a step whose frame did not change reuses the last embedding
     audio_first: bool = False  # model-free detect: decode pictures only where audio repeats
+    audio_only: bool = False  # model-free detect: the sound alone, no pictures (README)
     workers: int = 0  # 0: auto (see introdetect.features.extract.resolve_workers)
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None
@@ -162,6 +163,7 @@ class ModelParams:
     appearance: bool = False  # ResNet18 ++ audio features per step (series-specific)
     evidence: bool = True  # known intros, position, content cues (introdetect.evidence)
     repetition: bool = True
+    audio_share: bool = False  # with repetition: also the share where the step's sound repeats
 
 
 @dataclass(frozen=True)

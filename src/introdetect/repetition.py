@@ -1,7 +1,7 @@
 """Cross-episode repetition: the intro is the stretch that repeats across a series' episodes.
 
 From cached features only (no second decode), every episode is compared with up to
-``max_others`` other episodes of its series. Per step it gets four channels:
+``max_others`` other episodes of its series. Per step it gets five channels:
 
 0. ``vis_sim``  mean over the others of the best visual cosine similarity to any of their steps
 1. ``aud_sim``  the same for the log-mel descriptor
@@ -9,6 +9,9 @@ From cached features only (no second decode), every episode is compared with up 
                 cross-similarity matrix, so trims and offsets do not matter) through this
                 step, in seconds, over all others
 3. ``share``    the share of the others with an aligned run of at least ``min_run_s`` here
+4. ``aud_share`` the share of the others in which the step's *sound* repeats (audio
+                fingerprints, :func:`introdetect.candidates.step_share`); NaN where it was
+                not computed or the episode has no audio (:data:`AUDIO_SHARE`)
 
 Descriptors are centred on the series mean before the cosine, so what all footage shares
 (black bars, the backbone's bias) does not count as repetition. Cost per episode is
@@ -34,7 +37,9 @@ from introdetect.store import read_episode
 
 log = logging.getLogger(__name__)
 
-N_CHANNELS = 4
+N_CHANNELS = 5
+VISUAL_CHANNELS = 4  # channels 0-3 come from the cached features; 4 from the fingerprints
+AUDIO_SHARE = 4
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -126,10 +131,13 @@ def episode_repetition(
     fps: float,
     cfg: RepetitionParams,
 ) -> np.ndarray:
-    """Per-step repetition channels [T, 4] of one episode against ``others``."""
+    """Per-step repetition channels [T, 5] of one episode against ``others`` (the audio
+    share, channel 4, NaN: it comes from the fingerprints,
+    :func:`introdetect.candidates.add_audio_share`)."""
     v, m = own
     t = v.shape[0]
     out = np.zeros((t, N_CHANNELS), np.float32)
+    out[:, AUDIO_SHARE] = np.nan
     if not others:
         return out
     min_steps = max(1, int(round(cfg.min_run_s * fps)))
@@ -147,6 +155,14 @@ def episode_repetition(
     return out
 
 
+def empty_channels(n_steps: int) -> np.ndarray:
+    """The channels [T, 5] of an episode whose pictures were not decoded: zeros, and the
+    sound's share NaN until it is filled in."""
+    out = np.zeros((n_steps, N_CHANNELS), np.float32)
+    out[:, AUDIO_SHARE] = np.nan
+    return out
+
+
 def pick_others(ids: list[str], eid: str, k: int) -> list[str]:
     """Up to ``k`` other episodes, nearest in id order first (neighbouring episodes)."""
     rest = sorted(i for i in ids if i != eid)
@@ -158,7 +174,8 @@ def compute_repetition(
     episodes: list[tuple[str, str, Path]],
     cfg: RepetitionParams,
 ) -> dict[str, np.ndarray]:
-    """``(episode_id, series, feature_file)`` -> ``{id: [T, 4]}``, grouped by series."""
+    """``(episode_id, series, feature_file)`` -> ``{id: [T, 5]}``, grouped by series (the
+    audio share NaN until :func:`introdetect.candidates.add_audio_share`)."""
     groups: dict[str, list[tuple[str, Path]]] = defaultdict(list)
     for eid, series, path in episodes:
         groups[series].append((eid, path))
@@ -221,8 +238,25 @@ def unsupervised_detect(
     late: np.ndarray | None = None,
 ) -> tuple[float, float, float] | None:
     """The best run of steps shared (as aligned repeats) by at least ``min_share`` of the
-    other episodes, outside the ``late`` steps; ``(start, end, mean share)`` or None."""
+    other episodes, outside the ``late`` steps and outside a run that continues into them
+    (end credits start before the last fifth when they are long; no intro runs on to the
+    end of the episode); ``(start, end, mean share)`` or None."""
     share = smooth_predictions(rep[:, 3], fps, "gaussian", smooth_s)
     if late is not None:
-        share = np.where(late, 0.0, share)
+        share = np.where(late | _runs_into(share >= min_share, late), 0.0, share)
     return extract_best_interval(share, fps, min_share, min_len_s, max_len_s)
+
+
+def _runs_into(above: np.ndarray, late: np.ndarray) -> np.ndarray:
+    """Boolean [T]: the run of ``above`` steps that continues into the first ``late`` step."""
+    out = np.zeros_like(above)
+    if not late.any():
+        return out
+    first = int(np.argmax(late))
+    if not above[first]:
+        return out
+    start = first
+    while start > 0 and above[start - 1]:
+        start -= 1
+    out[start:first] = True
+    return out

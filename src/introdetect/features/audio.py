@@ -2,7 +2,8 @@
 
 Column 0 is the RMS amplitude of the step (the seed's feature, linear scale); columns
 ``1..n_mels`` are log-mel energies (dB, floor -100) of the step: the mean power spectrum of
-1024-sample Hann frames (hop 256) inside the step, through librosa's mel filter bank. Each
+1024-sample Hann frames (hop 256) inside the step, through librosa's mel filter bank (kept
+on disk by :func:`mel_filters`: importing ``librosa.filters`` costs seconds). Each
 step depends only on its own samples, so :class:`StepAudio` computes steps as PCM arrives
 and memory does not grow with the episode. An episode without audio gets zeros (RMS) and
 -100 dB (mels), and ``has_audio=False`` in its store attributes.
@@ -16,12 +17,13 @@ import logging
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from importlib.metadata import version
 from pathlib import Path
 
-import librosa
 import numpy as np
 from tqdm import tqdm
 
+from introdetect.fileio import atomic_path, user_cache_dir
 from introdetect.media import MediaError, decode_audio
 
 N_FFT = 1024
@@ -36,6 +38,33 @@ FP_HOP = 512  # 32 ms at 16 kHz
 FP_BANDS = 17  # -> 16 bits per frame
 
 
+def mel_filters(
+    sr: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None
+) -> np.ndarray:
+    """``librosa.filters.mel`` [n_mels, 1 + n_fft // 2], kept on disk
+    (:func:`introdetect.fileio.user_cache_dir`, per librosa version): importing
+    ``librosa.filters`` pulls in scipy.signal and numba, several seconds of every run that
+    would otherwise need nothing else from them. An unreadable or unwritable cache only
+    costs that import."""
+    name = f"mel-{sr}-{n_fft}-{n_mels}-{fmin:g}-{fmax}-librosa{version('librosa')}.npy"
+    path = user_cache_dir("mel") / name
+    try:
+        fb = np.load(path)
+        if fb.shape == (n_mels, 1 + n_fft // 2):
+            return fb
+    except (OSError, ValueError):
+        pass
+    import librosa
+
+    fb = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+    try:
+        with atomic_path(path) as tmp, tmp.open("wb") as f:
+            np.save(f, fb)
+    except OSError as e:
+        log.debug("%s: mel filters not cached (%s)", path.parent, e.strerror)
+    return fb
+
+
 def audio_dim(n_mels: int) -> int:
     """Width of the audio feature vector."""
     return 1 + n_mels
@@ -47,7 +76,7 @@ class StepAudio:
     def __init__(self, sr: int, fps: float, n_mels: int) -> None:
         self.sr, self.fps, self.n_mels = sr, fps, n_mels
         self.step_len = sr / fps
-        self.mel_fb = librosa.filters.mel(sr=sr, n_fft=N_FFT, n_mels=n_mels)  # [M, F]
+        self.mel_fb = mel_filters(sr, N_FFT, n_mels)  # [M, F]
         self.window = np.hanning(N_FFT + 1)[:-1].astype(np.float32)
         self.buf = np.zeros(0, np.float32)
         self.buf_start = 0  # absolute index of buf[0]
@@ -153,11 +182,15 @@ def fingerprint(pcm: np.ndarray, sr: int) -> np.ndarray:
     [frames], one frame per 32 ms: bit k is set when the energy difference between mel bands
     k and k + 1 (17 bands, 300 Hz - 2 kHz) grew since the previous frame. Loudness does not
     change it; re-encoding flips a few bits (see :mod:`introdetect.candidates`)."""
-    x = pcm if sr == FP_SR else librosa.resample(pcm, orig_sr=sr, target_sr=FP_SR)
+    if sr != FP_SR:
+        import librosa
+
+        pcm = librosa.resample(pcm, orig_sr=sr, target_sr=FP_SR)
+    x = pcm
     n = 1 + (len(x) - FP_N_FFT) // FP_HOP
     if n < 3:
         return np.zeros(0, np.uint16)
-    fb = librosa.filters.mel(sr=FP_SR, n_fft=FP_N_FFT, n_mels=FP_BANDS, fmin=300, fmax=2000)
+    fb = mel_filters(FP_SR, FP_N_FFT, FP_BANDS, fmin=300, fmax=2000)
     window = np.hanning(FP_N_FFT).astype(np.float32)
     energies = []
     for k in range(0, n, 2048):  # bounded memory for long windows

@@ -52,13 +52,14 @@ log = logging.getLogger(__name__)
 _DONE = object()
 
 
-def feature_config(fp: FeatureParams, backbone: Backbone) -> dict[str, Any]:
-    """The provenance attributes that define a feature configuration (store.CONFIG_KEYS)."""
+def feature_config(fp: FeatureParams, backbone: Backbone | None) -> dict[str, Any]:
+    """The provenance attributes that define a feature configuration (store.CONFIG_KEYS);
+    ``backbone`` None: files without pictures (weights_id ``none``)."""
     identity = {k: v for k, v in feature_identity(fp).items() if k != "weights"}
     config = identity | {
         "schema_version": SCHEMA_VERSION,
         "backbone": BACKBONE,
-        "weights_id": backbone.weights_id,
+        "weights_id": backbone.weights_id if backbone is not None else "none",
     }
     assert set(config) == set(CONFIG_KEYS)
     return config

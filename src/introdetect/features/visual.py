@@ -17,7 +17,10 @@ readers refuse to mix features of different weights.
 weights, the graph kept under ``$INTRODETECT_CACHE`` or ``~/.cache/introdetect``; on the
 CPU about 1.9x faster at 224 px and 1.2x at 112 px than eager fp32 on 2 cores, with
 embeddings equal to eager's to cosine >= 0.99999, so features of both engines mix).
-``auto`` is onnxruntime on the CPU when it is installed, torch on a GPU.
+``auto`` is onnxruntime on the CPU when it is installed, torch on a GPU. When the graph of
+the weights is already cached, torchvision is not even imported (:func:`load_backbone`):
+importing it costs several seconds on every run (``torchvision.ops`` pulls in
+``torch._dynamo``); it is needed only to build the network once, for the export.
 """
 
 from __future__ import annotations
@@ -28,19 +31,20 @@ import logging
 import os
 import socket
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 import torch
-import torchvision
 
 from introdetect.errors import IntrodetectError
-from introdetect.fileio import atomic_path
+from introdetect.fileio import atomic_path, user_cache_dir
 
 log = logging.getLogger(__name__)
 
 BACKBONE = "resnet18"
 EMBED_DIM = 512
+IMAGENET_CHECKPOINT = "resnet18-f37072fd.pth"  # ResNet18_Weights.IMAGENET1K_V1's file name
 _MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 _STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
@@ -78,23 +82,29 @@ GRAPH_VERSION = 1  # bump when _Preprocessed or the export arguments change
 
 
 def onnx_cache_dir() -> Path:
-    """Where exported graphs are kept between runs: ``$INTRODETECT_CACHE/onnx``, else
-    ``$XDG_CACHE_HOME/introdetect/onnx``, else ``~/.cache/introdetect/onnx``."""
-    root = os.environ.get("INTRODETECT_CACHE")
-    if not root:
-        xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
-        root = os.path.join(xdg, "introdetect")
-    return Path(root) / "onnx"
+    """Where exported graphs are kept between runs (:func:`introdetect.fileio.user_cache_dir`)."""
+    return user_cache_dir("onnx")
 
 
-def graph_key(model: torch.nn.Module) -> str:
-    """What an exported graph depends on: the weights themselves (not their name), torch's
-    version (the exporter), the opset and :data:`GRAPH_VERSION`."""
-    h = hashlib.sha1(f"{torch.__version__}|{ONNX_OPSET}|{GRAPH_VERSION}".encode())
-    for name, tensor in model.state_dict().items():
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
+def _torchvision_version() -> str:
+    try:
+        return version("torchvision")
+    except PackageNotFoundError:  # pragma: no cover - a source build without metadata
+        import torchvision
+
+        return torchvision.__version__
+
+
+def graph_key(weights_id: str) -> str:
+    """What an exported graph depends on: the weights (their ``weights_id`` names the
+    content: a file's hash, torchvision's hash-checked ImageNet file, or the seeded random
+    init of these torch and torchvision versions), the exporter (torch's version), the opset
+    and :data:`GRAPH_VERSION`."""
+    ident = (
+        f"{weights_id}|torch {torch.__version__}|torchvision {_torchvision_version()}"
+        f"|{ONNX_OPSET}|{GRAPH_VERSION}"
+    )
+    return hashlib.sha1(ident.encode()).hexdigest()[:16]
 
 
 def _export(model: torch.nn.Module) -> bytes:
@@ -114,6 +124,17 @@ def _export(model: torch.nn.Module) -> bytes:
     return buf.getvalue()
 
 
+def _session(graph: bytes, threads: int):  # -> onnxruntime.InferenceSession
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = max(1, threads)
+    so.inter_op_num_threads = 1
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    so.log_severity_level = 3
+    return ort.InferenceSession(graph, so, providers=["CPUExecutionProvider"])
+
+
 class OrtNetwork:
     """The frozen network exported to ONNX and run by onnxruntime on the CPU.
 
@@ -124,35 +145,43 @@ class OrtNetwork:
 
     _exported: dict[str, bytes] = {}  # graph_key -> ONNX bytes (this process)
 
-    def __init__(self, model: torch.nn.Module, weights_id: str, threads: int) -> None:
-        import onnxruntime as ort
+    def __init__(self, session) -> None:  # onnxruntime.InferenceSession
+        self.session = session
 
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = max(1, threads)
-        so.inter_op_num_threads = 1
-        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        so.log_severity_level = 3
-        key = graph_key(model)
+    @classmethod
+    def cached(cls, weights_id: str, threads: int) -> OrtNetwork | None:
+        """The network of ``weights_id`` from this process or the disk cache; None when it
+        has not been exported yet (or its file is unusable: warned, to be exported again)."""
+        key = graph_key(weights_id)
+        graph = cls._exported.get(key)
+        if graph is not None:
+            return cls(_session(graph, threads))
         path = onnx_cache_dir() / f"resnet18-{key}.onnx"
-        graph = self._exported.get(key)
-        if graph is None and path.exists():
-            try:
-                graph = path.read_bytes()
-                self.session = ort.InferenceSession(graph, so, providers=["CPUExecutionProvider"])
-            except Exception as e:  # noqa: BLE001 - a broken cache file costs one export
-                log.warning("%s: unusable exported graph, exporting again (%s)", path, e)
-                graph = None
-        if graph is None:
-            log.debug("exporting %s to ONNX", weights_id)
-            graph = _export(model)
-            try:
-                with atomic_path(path) as tmp:
-                    tmp.write_bytes(graph)
-            except OSError as e:
-                log.info("%s: exported graph not cached (%s)", path.parent, e.strerror)
-        self._exported[key] = graph
-        if not hasattr(self, "session"):
-            self.session = ort.InferenceSession(graph, so, providers=["CPUExecutionProvider"])
+        if not path.exists():
+            return None
+        try:
+            graph = path.read_bytes()
+            net = cls(_session(graph, threads))
+        except Exception as e:  # noqa: BLE001 - a broken cache file costs one export
+            log.warning("%s: unusable exported graph, exporting again (%s)", path, e)
+            return None
+        cls._exported[key] = graph
+        return net
+
+    @classmethod
+    def export(cls, model: torch.nn.Module, weights_id: str, threads: int) -> OrtNetwork:
+        """Export ``model`` (the weights ``weights_id``) and cache the graph."""
+        log.debug("exporting %s to ONNX", weights_id)
+        key = graph_key(weights_id)
+        graph = _export(model)
+        path = onnx_cache_dir() / f"resnet18-{key}.onnx"
+        try:
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(graph)
+        except OSError as e:
+            log.info("%s: exported graph not cached (%s)", path.parent, e.strerror)
+        cls._exported[key] = graph
+        return cls(_session(graph, threads))
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         out = self.session.run(None, {"frames": np.ascontiguousarray(frames, np.uint8)})[0]
@@ -163,7 +192,7 @@ class OrtNetwork:
 class Backbone:
     """A frozen feature extractor plus the facts recorded as provenance."""
 
-    model: torch.nn.Module
+    model: torch.nn.Module | None  # None: onnxruntime runs a cached graph, no torch model
     weights_id: str
     device: torch.device
     dtype: torch.dtype  # autocast dtype, or float32
@@ -201,6 +230,8 @@ class Backbone:
 
 def _imagenet_state_dict(allow_download: bool) -> dict[str, torch.Tensor]:
     """Torchvision's ImageNet weights through its own API (cache first, then download)."""
+    import torchvision
+
     weights = torchvision.models.ResNet18_Weights.IMAGENET1K_V1
     cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
     if not cached.exists() and not allow_download:
@@ -297,13 +328,22 @@ def pick_engine(engine: str, device: torch.device, dtype: torch.dtype) -> str:
     return "onnxruntime" if usable and ort_available() else "torch"
 
 
-def load_backbone(
-    weights: str = "auto", device: str = "auto", precision: str = "auto", engine: str = "auto"
-) -> Backbone:
-    """Build the frozen ResNet18 feature extractor (``fc`` replaced by identity), run by
-    ``engine`` (see the module docstring)."""
-    state, weights_id = resolve_weights(weights)
-    dev = pick_device(device)
+def _known_weights_id(spec: str) -> str | None:
+    """The ``weights_id`` that :func:`resolve_weights` would give, found without loading
+    anything, or None when only loading can tell (ImageNet weights not in the cache: a
+    download to try or the loud fallback to random; a path that is not a file)."""
+    if spec == "random":
+        return "random-seed0"
+    if spec in ("imagenet", "auto"):
+        cached = Path(torch.hub.get_dir()) / "checkpoints" / IMAGENET_CHECKPOINT
+        return "IMAGENET1K_V1" if cached.is_file() else None
+    path = Path(spec)
+    return _file_id(path) if path.is_file() else None
+
+
+def _build(state: dict[str, torch.Tensor] | None, weights_id: str) -> torch.nn.Module:
+    import torchvision  # several seconds: only when the network itself is needed
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)  # "random-seed0": the same random backbone everywhere
         model = torchvision.models.resnet18(weights=None)
@@ -313,10 +353,28 @@ def load_backbone(
         except RuntimeError as e:
             raise WeightsError(f"weights {weights_id} do not fit ResNet18 ({e})") from e
     model.fc = torch.nn.Identity()
-    model.eval().requires_grad_(False)
+    return model.eval().requires_grad_(False)
+
+
+def load_backbone(
+    weights: str = "auto", device: str = "auto", precision: str = "auto", engine: str = "auto"
+) -> Backbone:
+    """Build the frozen ResNet18 feature extractor (``fc`` replaced by identity), run by
+    ``engine`` (see the module docstring). With onnxruntime and the weights' graph already
+    cached, nothing is built: the graph is the network."""
+    dev = pick_device(device)
     dtype = pick_dtype(precision, dev)
-    ort = None
-    if pick_engine(engine, dev, dtype) == "onnxruntime":
-        ort = OrtNetwork(model, weights_id, torch.get_num_threads())
+    use_ort = pick_engine(engine, dev, dtype) == "onnxruntime"
+    threads = torch.get_num_threads()
+    known = _known_weights_id(weights) if use_ort else None
+    net = OrtNetwork.cached(known, threads) if known is not None else None
+    if net is not None:
+        return Backbone(None, known, dev, dtype, net)
+    state, weights_id = resolve_weights(weights)
+    model = _build(state, weights_id)
+    if use_ort:
+        net = OrtNetwork.cached(weights_id, threads) or OrtNetwork.export(
+            model, weights_id, threads
+        )
     model = model.to(dev, memory_format=torch.channels_last)
-    return Backbone(model, weights_id, dev, dtype, ort)
+    return Backbone(model, weights_id, dev, dtype, net)

@@ -1,4 +1,5 @@
-"""Stage 'repetition': cross-episode repetition channels from cached features (no labels)."""
+"""Stage 'repetition': cross-episode repetition channels (no labels): channels 0-3 from the
+cached features, channel 4 (where the sound repeats) from an audio-only decode of the videos."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from introdetect.candidates import add_audio_share
+from introdetect.features.audio import fingerprints
 from introdetect.index import read_index
 from introdetect.params import Params
 from introdetect.repetition import compute_repetition, write_repetition
@@ -17,15 +20,18 @@ log = logging.getLogger(__name__)
 def run(p: Params, index_dir: Path, features: Path, out: Path) -> dict[str, Any]:
     """Channels for every featurized episode, grouped by series across both splits;
     written to ``out/<split>/<id>.npy``."""
-    episodes, where = [], {}
+    episodes, where, videos = [], {}, {}
     for split in ("train", "test"):
         for r in read_index(index_dir / f"{split}.csv"):
             path = features / split / f"{r.episode_id}.h5"
             if r.has_video and path.exists():
                 episodes.append((r.episode_id, r.series, path))
                 where[r.episode_id] = split
+                videos[r.episode_id] = Path(r.path)
     t0 = time.perf_counter()
     reps = compute_repetition(episodes, p.repetition)
+    prints = fingerprints(videos, p.features.window_s)
+    add_audio_share(reps, {eid: s for eid, s, _ in episodes}, prints, p.features.fps, p.repetition)
     dt = time.perf_counter() - t0
     for eid, rep in reps.items():
         write_repetition(rep, out / where[eid] / f"{eid}.npy")
