@@ -96,7 +96,7 @@ class _Run:
     meta: dict[str, Any] = field(default_factory=dict)
     labels: dict[str, tuple[float, float]] = field(default_factory=dict)
     prints: dict[str, Any] | None = None  # audio fingerprints (the audio-first path has them)
-    n_steps: dict[str, int] = field(default_factory=dict)  # steps per episode (the same)
+    n_steps: dict[str, int] = field(default_factory=dict)  # steps per episode (audio first)
     sound_only: bool = False  # features.audio_only: no pictures were decoded
 
 
