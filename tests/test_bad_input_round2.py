@@ -303,19 +303,19 @@ def test_a_read_only_cache_serves_what_it_holds(tmp_path, params, monkeypatch, c
 def test_results_that_cannot_be_written_go_elsewhere_and_say_where(
     tmp_path, params, monkeypatch, caplog
 ):
+    import introdetect.decision as decision
     import introdetect.export as export
-    import introdetect.inference as inference
 
     _season(tmp_path / "s")
     out = tmp_path / "out"
-    real = inference.write_json
+    real = decision.write_json
 
     def full_disk(obj, path):
         if Path(path).parent == out:
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         real(obj, path)
 
-    monkeypatch.setattr(inference, "write_json", full_disk)
+    monkeypatch.setattr(decision, "write_json", full_disk)
     edl_real = export.write_text
 
     def read_only_media(path, text):

@@ -8,9 +8,8 @@ import torch
 from conftest import encode_h264
 
 from introdetect.data import RawEpisode
-from introdetect.decision import best_window, season_consistent
+from introdetect.decision import Detection, best_window, season_consistent
 from introdetect.evidence import EVIDENCE_CHANNELS, Centre, match_template, template_channels
-from introdetect.inference import Detection
 from introdetect.inputs import InputSpec, training_spec
 from introdetect.refine import refine_interval
 

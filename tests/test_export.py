@@ -241,7 +241,7 @@ def test_report_renders_in_headless_chromium(tmp_path):
 def test_one_writer_for_predictions_and_sidecar(tmp_path):
     """Model answers, model-free answers and unreadable episodes through one writer."""
 
-    from introdetect.inference import Detection, write_detections
+    from introdetect.decision import Detection, write_detections
 
     dets = [
         Detection("a", (1.0, 9.5), 0.97, 0.8, "steps", np.zeros(4), 2.0),

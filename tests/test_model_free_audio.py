@@ -131,3 +131,28 @@ def test_mel_filters_are_librosas_kept_on_disk(tmp_path: Path, monkeypatch) -> N
     assert np.array_equal(mel_filters(16000, 2048, 17, fmin=300, fmax=2000), 2 * ref)
     cached.write_bytes(b"not an array")
     assert np.array_equal(mel_filters(16000, 2048, 17, fmin=300, fmax=2000), ref)
+
+
+def test_offset_votes_count_every_pair_of_equal_fingerprints() -> None:
+    """The vectorised vote gives what counting every pair of equal frames gives (silence
+    and very frequent fingerprints left out), most votes first."""
+    from collections import Counter
+
+    from introdetect.candidates import MAX_REPEATS, offset_votes
+
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 64, 400).astype(np.uint16)  # small alphabet: many chance matches
+    b = rng.integers(0, 64, 300).astype(np.uint16)
+    b[100:160] = a[30:90]  # a shared stretch at offset +70
+    b[200 : 200 + MAX_REPEATS + 1] = 7  # a stationary sound: too frequent to vote
+    often = Counter(b.tolist())
+    brute = Counter(
+        j - i
+        for i, x in enumerate(a.tolist())
+        for j, y in enumerate(b.tolist())
+        if x == y and x != 0 and often[x] <= MAX_REPEATS
+    )
+    got = offset_votes(a, b)
+    assert got[0] == (70, brute[70]) and brute[70] == max(brute.values())
+    assert all(brute[off] == n for off, n in got)
+    assert [n for _, n in got] == sorted((n for _, n in got), reverse=True)

@@ -227,11 +227,12 @@ def test_audio_only_detect_answers_from_the_sound_without_pictures(tmp_path: Pat
     for k, (eid, at) in enumerate(intro_at.items()):
         episode(folder / f"{eid}.mp4", 1, 100 + k, intro_at=at, seconds=30.0, melody=True)
     episode(folder / "Show.S01E04.mp4", 1, 104, intro_at=5.0, seconds=30.0, audio=False)
+    (folder / "Show.S01E05.mp4").write_bytes(b"\x00" * 4096)  # not a video
     params = tmp_path / "p.yaml"
     params.write_text(yaml.safe_dump({"features": {"weights": "no/such/file.pth"}}))
     out, cache = tmp_path / "out", tmp_path / "cache"
     args = ["detect", str(folder), "--params", str(params), "--out", str(out), "--cache"]
-    assert main(args + [str(cache), "--audio-only", "--no-report"]) == 0
+    assert main(args + [str(cache), "--audio-only", "--no-report"]) == 1  # one failed
     preds = json.loads((out / "predictions.json").read_text())
     side = json.loads((out / "presence.json").read_text())
     for eid, at in intro_at.items():
@@ -239,10 +240,30 @@ def test_audio_only_detect_answers_from_the_sound_without_pictures(tmp_path: Pat
         assert abs(preds[eid][0] - at) <= 0.5 and abs(preds[eid][1] - at - 4) <= 0.5, preds
         assert side[eid]["source"].startswith("audio")
     assert side["Show.S01E04"]["status"].startswith("unknown: no audio")
+    assert side["Show.S01E05"]["status"].startswith("failed: ")
+    assert "Show.S01E05.mp4" in side["Show.S01E05"]["status"]  # named, with its cause
     files = sorted((cache / "audio-only").glob("*.h5"))
     assert len(files) == 4 and not (cache / "audio-first").exists()
     feats = read_episode(files[0])
     assert feats.attrs["weights_id"] == "none" and not np.any(feats.visual)
+
+
+def test_audio_only_detect_never_imports_torch(tmp_path: Path) -> None:
+    """The audio-only path loads no network, so it imports no torch (seconds per run)."""
+    from test_grouping import episode
+
+    folder = tmp_path / "Show"
+    for k in range(2):
+        episode(folder / f"Show.S01E0{k + 1}.mp4", 1, 100 + k, seconds=10.0, melody=True)
+    code = (
+        "import sys\n"
+        "from introdetect.cli import main\n"
+        f"rc = main(['detect', {str(folder)!r}, '--audio-only', '--no-report',"
+        f" '--out', {str(tmp_path / 'out')!r}])\n"
+        "print(rc, 'torch' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.stdout.split()[-2:] == ["0", "False"], run.stderr[-1500:]
 
 
 def test_audio_first_needs_series_names(tmp_path: Path, caplog) -> None:

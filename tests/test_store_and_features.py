@@ -7,13 +7,14 @@ import torch
 from conftest import decode, encode_h264, make_clip
 
 from introdetect.features.audio import step_audio_features
-from introdetect.features.extract import feature_config, featurize_episode, featurize_many
+from introdetect.features.extract import featurize_episode, featurize_many
 from introdetect.features.visual import WeightsError, load_backbone, resolve_weights
 from introdetect.params import FeatureParams
 from introdetect.store import (
     EpisodeFeatures,
     StoreError,
     check_compatible,
+    feature_config,
     is_current,
     read_episode,
     source_fingerprint,
@@ -149,7 +150,7 @@ def test_featurize_many_skips_current_and_records_failures(tmp_path, backbone):
     assert sorted(s2.skipped) == ["a", "b"] and not s2.done
     # a changed config is not current: the episode is recomputed
     fp2 = FeatureParams(weights="random", frame_size=32, batch_size=4, fps=1.0)
-    cfg = feature_config(fp2, backbone)
+    cfg = feature_config(fp2, backbone.weights_id)
     assert not is_current(tmp_path / "feat" / "a.h5", cfg, source_fingerprint(good))
 
 
@@ -219,7 +220,7 @@ def test_skip_loop_filter_takes_effect_and_changes_little(tmp_path, backbone):
     feats = featurize_episode(path, "b", tmp_path / "b.h5", backbone, fp_on)
     assert feats.attrs["skip_loop_filter"] is False
     fp_off = FeatureParams(weights="random", frame_size=32, skip_loop_filter=True)
-    config = feature_config(fp_off, backbone)
+    config = feature_config(fp_off, backbone.weights_id)
     assert not is_current(tmp_path / "b.h5", config, source_fingerprint(path))
 
 

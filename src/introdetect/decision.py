@@ -1,5 +1,7 @@
-"""Season-level decisions on top of the per-episode answers: one length for a season's
-intro, and boundaries snapped to the frame.
+"""One answer per episode (:class:`Detection`, written by :func:`write_detections`) and the
+season-level decisions on top of the per-episode answers (:func:`season_decisions`): one
+length for a season's intro, and boundaries snapped to the frame. No torch here: the
+model-free paths use this module without loading the model's code.
 
 * :func:`season_consistent` -- where a season has three or more answers, an answer whose
   length is far from the season's median is re-decided as the best window of the median
@@ -15,18 +17,52 @@ import dataclasses
 import logging
 import statistics
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from introdetect.fileio import write_json
 from introdetect.media import MediaError
+from introdetect.params import PredictParams
 from introdetect.refine import refine_interval
 
-if TYPE_CHECKING:  # inference imports this module
-    from introdetect.inference import Detection
-
 log = logging.getLogger(__name__)
+
+ALONE = "alone in its series"
+NO_AUDIO = "no audio to compare (features.audio_only)"
+
+
+@dataclass
+class Detection:
+    """One episode's answer and the evidence behind it."""
+
+    episode_id: str
+    interval: tuple[float, float] | None
+    presence: float | None  # presence-head probability (share of others: model-free)
+    confidence: float  # presence x mean step probability inside the interval (0 when null)
+    # "steps" | "regression" | "absent" | "no_step_evidence" (model); "repetition",
+    # "repetition+audio", "audio" (model-free); "no_features: <why>" (the episode could
+    # not be read)
+    source: str
+    probs: np.ndarray  # smoothed per-step intro probability (model-free: share) [T]
+    fps: float
+
+    @property
+    def status(self) -> str:
+        """``ok`` (an intro), ``no_intro`` (looked, found none), ``unknown: alone in its
+        series ...`` / ``unknown: no audio ...`` (model-free, nothing to compare with) or
+        ``failed: <cause>``."""
+        if self.source.startswith("no_features"):
+            return "failed: " + self.source.removeprefix("no_features: ")
+        if self.source.startswith((ALONE, NO_AUDIO)):
+            return "unknown: " + self.source
+        return "ok" if self.interval else "no_intro"
+
+    @classmethod
+    def missing(cls, episode_id: str, why: str) -> Detection:
+        """No answer because the episode's features cannot be read."""
+        return cls(episode_id, None, None, 0.0, f"no_features: {why}", np.zeros(0), 0.0)
 
 
 def best_window(curve: np.ndarray, fps: float, length_s: float) -> tuple[float, float, float]:
@@ -82,3 +118,49 @@ def refine_all(dets: list[Detection], videos: dict[str, Path], search_s: float) 
             dataclasses.replace(d, interval=iv, source=d.source + ("+refined" if moved else ""))
         )
     return out
+
+
+def season_decisions(
+    dets: list[Detection],
+    pp: PredictParams,
+    groups: dict[str, str] | None,
+    videos: dict[str, Path] | None,
+    min_mean: float,
+) -> list[Detection]:
+    """The season-level steps after the per-episode answers (``predict.season_consistent``,
+    ``predict.refine``): the same for the model and the model-free detector."""
+    if pp.season_consistent and groups:
+        dets = season_consistent(dets, groups, min_mean)
+    if pp.refine and videos:
+        dets = refine_all(dets, videos, pp.refine_search_s)
+    return dets
+
+
+def write_detections(
+    dets: list[Detection], predictions: str | Path, sidecar: str | Path | None = None
+) -> None:
+    """``predictions``: ``{id: [start, end] | null}`` for every episode that was analysed
+    (``null``: looked, no intro); a failed episode is left out, so a failure never reads
+    as an answer. ``sidecar``: every episode's ``{status, presence, confidence, source}``
+    (status ``ok`` | ``no_intro`` | ``failed: <cause>``; presence null when failed)."""
+    write_json(
+        {
+            d.episode_id: list(d.interval) if d.interval else None
+            for d in dets
+            if not d.status.startswith("failed")
+        },
+        predictions,
+    )
+    if sidecar is not None:
+        write_json(
+            {
+                d.episode_id: {
+                    "status": d.status,
+                    "presence": None if d.presence is None else round(d.presence, 4),
+                    "confidence": round(d.confidence, 4),
+                    "source": d.source,
+                }
+                for d in dets
+            },
+            sidecar,
+        )

@@ -5,7 +5,7 @@ The same path as the pipeline: the feature identity (fps, window, frame size, we
 audio) comes from the checkpoint and is checked against the cache; how to run (device,
 workers, executor, batch size) and ``predict.*`` come from the caller's params.yaml (with
 command-line overrides); answers come from :func:`introdetect.inference.predict_episodes`
-and are written by :func:`introdetect.inference.write_detections`. Episodes are grouped
+and are written by :func:`introdetect.decision.write_detections`. Episodes are grouped
 into series (:mod:`introdetect.grouping`: file names, then mutual repetition) for the
 repetition channels and the season-consistent decision.
 """
@@ -23,22 +23,19 @@ from typing import Any
 import numpy as np
 
 from introdetect.candidates import add_audio_share
+from introdetect.decision import Detection, write_detections
 from introdetect.errors import IntrodetectError, OutputError, describe_os_error
 from introdetect.export import export_all
 from introdetect.fastpath import audio_first_features
 from introdetect.features.audio import fingerprints
-from introdetect.features.extract import FeaturizeSummary, featurize_many, plan_jobs
-from introdetect.features.visual import load_backbone
 from introdetect.fileio import write_text
 from introdetect.grouping import describe_groups, group_series, name_series
-from introdetect.inference import Detection, predict_episodes, write_detections
 from introdetect.media import MediaError, probe, show_path
 from introdetect.modelfree import unsupervised_episodes
 from introdetect.params import DataParams, Params, load_params, params_from_dict, with_identity
 from introdetect.repetition import compute_repetition, empty_channels, write_repetition
 from introdetect.scan import Skipped, scan_paths
 from introdetect.store import read_attrs, read_episode
-from introdetect.training import load_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +142,8 @@ def _prepare(opts: DetectOptions) -> _Run:
             "--unsupervised" if opts.model else "no --model",
         )
         return _Run(p, out, cache, labels=labels)
+    from introdetect.training import load_checkpoint  # torch: only with a model
+
     model, meta = load_checkpoint(opts.model)
     features = with_identity(p.features, meta["feature_identity"])
     repetition = dataclasses.replace(p.repetition, **meta["repetition_params"])
@@ -155,6 +154,8 @@ def _prepare(opts: DetectOptions) -> _Run:
 def _check_cache(run: _Run, videos: list[tuple[str, Path]], backbone: Any) -> None:
     """A cache that cannot be written is fine when it already holds every episode;
     otherwise say so now, not after the featurizing."""
+    from introdetect.features.extract import FeaturizeSummary, plan_jobs
+
     try:
         check_writable_folder(run.cache, "--cache")
     except UsageError as e:
@@ -176,7 +177,10 @@ def run_detect(opts: DetectOptions) -> DetectResult:
     fast = fast and _all_named(scan.videos)
     audio_only = fast and p.features.audio_only
     backbone = None
-    if not audio_only:  # no pictures, no network
+    if not audio_only:  # pictures: the network (torch is imported only on this path)
+        from introdetect.features.extract import featurize_many
+        from introdetect.features.visual import load_backbone
+
         backbone = load_backbone(
             p.features.weights, p.features.device, p.features.precision, p.features.engine
         )
@@ -256,6 +260,8 @@ def _detect(run: _Run, ok: list[tuple[str, Path]], seasons: dict[str, str]) -> l
         for eid, rep in reps.items():
             write_repetition(rep, rep_dir / f"{eid}.npy")
     if run.model is not None:
+        from introdetect.inference import predict_episodes
+
         return predict_episodes(
             run.model, run.meta, ids, cache, rep_dir, p.predict, seasons, videos
         )

@@ -153,7 +153,7 @@ def export_all(
 ) -> list[str]:
     """Write the requested formats for ``results`` rows (episode_id, video, path, status,
     interval, confidence, presence, duration_s), except ``json``, which
-    :func:`introdetect.inference.write_detections` writes. Returns one line per thing
+    :func:`introdetect.decision.write_detections` writes. Returns one line per thing
     done, planned (``dry_run``) or refused. Files in ``out_dir`` that cannot be written
     raise ``OSError`` (the caller writes elsewhere); an EDL that cannot be written beside a
     read-only video is reported, not raised."""

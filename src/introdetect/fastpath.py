@@ -28,16 +28,14 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
 
 from introdetect.candidates import Ranges, audio_candidates, coverage
 from introdetect.errors import OutputError, describe_os_error
-from introdetect.features.audio import audio_only_features
-from introdetect.features.extract import StaticReuse, cpu_cores, embed_batch, feature_config
-from introdetect.features.visual import EMBED_DIM, Backbone
+from introdetect.features.audio import audio_only_features, audio_pool
 from introdetect.grouping import group_series
 from introdetect.media import (
     CorruptPacketGuard,
@@ -50,7 +48,17 @@ from introdetect.media import (
     show_path,
 )
 from introdetect.params import Params
-from introdetect.store import EpisodeFeatures, read_episode, source_fingerprint, write_episode
+from introdetect.store import (
+    EMBED_DIM,
+    EpisodeFeatures,
+    feature_config,
+    read_episode,
+    source_fingerprint,
+    write_episode,
+)
+
+if TYPE_CHECKING:  # torch: imported where pictures are embedded, not by the audio pass
+    from introdetect.features.visual import Backbone
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +107,8 @@ def embed_ranges(
 ) -> tuple[np.ndarray, int]:
     """``([T, 512] float16, reused steps)``: embeddings of the decoded ``frames`` (from
     :func:`decode_ranges`) inside ``ranges``, zeros elsewhere."""
+    from introdetect.features.extract import StaticReuse, embed_batch
+
     fp = p.features
     visual = np.zeros((n_steps, EMBED_DIM), np.float16)
     reuse = StaticReuse() if fp.reuse_static else None
@@ -133,7 +143,7 @@ def _attrs(
     eid: str, video: Path, duration: float, has_audio: bool, backbone: Backbone | None, p: Params
 ) -> dict[str, Any]:
     stat = video.stat()
-    return feature_config(p.features, backbone) | {
+    return feature_config(p.features, backbone.weights_id if backbone else NO_NETWORK) | {
         "episode_id": eid,
         "duration_s": duration,
         "has_audio": has_audio,
@@ -158,18 +168,21 @@ def _write(path: Path, feats: EpisodeFeatures) -> None:
         raise OutputError(f"{path}: cannot write features ({describe_os_error(e)})") from e
 
 
-def _audio_one(
-    eid: str, video: Path, out_dir: Path, backbone: Backbone | None, p: Params
+def _write_audio(
+    eid: str,
+    video: Path,
+    out_dir: Path,
+    got: tuple[np.ndarray, float, np.ndarray],
+    backbone: Backbone | None,
+    p: Params,
 ) -> tuple[np.ndarray, int]:
-    """Audio features into the episode's file; returns its fingerprint and step count."""
-    fp = p.features
-    audio, duration, prints = audio_only_features(
-        video, fp.audio_sr, fp.fps, fp.n_mels, fp.window_s
-    )
+    """The audio pass's result for one episode (:func:`audio_only_features`) into its file
+    (pictures come later, where needed); returns its fingerprint and step count."""
+    audio, duration, prints = got
     n = len(audio)
     attrs = _attrs(eid, video, duration, bool(np.any(audio[:, 0])), backbone, p)
-    t = (np.arange(n) / fp.fps).astype(np.float32)
-    visual = np.zeros((n, EMBED_DIM), np.float16)  # pictures come later, where needed
+    t = (np.arange(n) / p.features.fps).astype(np.float32)
+    visual = np.zeros((n, EMBED_DIM), np.float16)
     _write(out_dir / f"{eid}.h5", EpisodeFeatures(visual, audio, t, attrs))
     return prints, n
 
@@ -182,18 +195,23 @@ def _audio_pass(
     res: AudioFirstResult,
 ) -> list[tuple[str, Path]]:
     """Audio features of every episode into ``out_dir`` (pictures not decoded yet), one
-    episode per core at a time (decoding and resampling release the GIL); fingerprints
-    into ``res.prints``."""
+    episode per core at a time (:func:`introdetect.features.audio.audio_pool`);
+    fingerprints into ``res.prints``."""
+    fp = p.features
     ok = []
-    with ThreadPoolExecutor(max_workers=cpu_cores()) as pool:
+    with audio_pool(len(videos)) as pool:
         futures = {
-            pool.submit(_audio_one, eid, video, out_dir, backbone, p): (eid, video)
+            pool.submit(audio_only_features, video, fp.audio_sr, fp.fps, fp.n_mels, fp.window_s): (
+                eid,
+                video,
+            )
             for eid, video in videos
         }
         for fut in tqdm(as_completed(futures), total=len(futures), desc="audio", unit="ep"):
             eid, video = futures[fut]
             try:
-                res.prints[eid], res.n_steps[eid] = fut.result()
+                got = _write_audio(eid, video, out_dir, fut.result(), backbone, p)
+                res.prints[eid], res.n_steps[eid] = got
                 ok.append((eid, video))
             except (MediaError, OutputError) as e:
                 res.failed[eid] = {"file": show_path(video), "error": str(e)}

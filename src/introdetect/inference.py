@@ -1,16 +1,15 @@
-"""The one path from cached features to answers, and the one writer of answers.
+"""The one path from cached features to a trained model's answers.
 
 :func:`predict_episodes` (a trained checkpoint) and
 :func:`introdetect.modelfree.unsupervised_episodes` (the model-free season detector) turn
-feature files into :class:`Detection` rows;
-:func:`write_detections` writes them. The predict stage and ``introdetect detect`` both
-call these, with ``predict.*`` from params.yaml, so the same model gives the same answers
-through either.
+feature files into :class:`introdetect.decision.Detection` rows, which
+:func:`introdetect.decision.write_detections` writes. The predict stage and
+``introdetect detect`` both call these, with ``predict.*`` from params.yaml, so the same
+model gives the same answers through either.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,47 +17,11 @@ import numpy as np
 import torch
 
 from introdetect.data import Episode, load_raw, pad_sequences
-from introdetect.decision import refine_all, season_consistent
-from introdetect.fileio import write_json
+from introdetect.decision import Detection, season_decisions
 from introdetect.inputs import InputSpec
 from introdetect.model import IntroDetector
 from introdetect.params import PredictParams
 from introdetect.postprocess import extract_best_interval, smooth_predictions
-
-ALONE = "alone in its series"
-NO_AUDIO = "no audio to compare (features.audio_only)"
-
-
-@dataclass
-class Detection:
-    """One episode's answer and the evidence behind it."""
-
-    episode_id: str
-    interval: tuple[float, float] | None
-    presence: float | None  # presence-head probability (share of others: model-free)
-    confidence: float  # presence x mean step probability inside the interval (0 when null)
-    # "steps" | "regression" | "absent" | "no_step_evidence" (model); "repetition",
-    # "repetition+audio", "audio" (model-free); "no_features: <why>" (the episode could
-    # not be read)
-    source: str
-    probs: np.ndarray  # smoothed per-step intro probability (model-free: share) [T]
-    fps: float
-
-    @property
-    def status(self) -> str:
-        """``ok`` (an intro), ``no_intro`` (looked, found none), ``unknown: alone in its
-        series ...`` / ``unknown: no audio ...`` (model-free, nothing to compare with) or
-        ``failed: <cause>``."""
-        if self.source.startswith("no_features"):
-            return "failed: " + self.source.removeprefix("no_features: ")
-        if self.source.startswith((ALONE, NO_AUDIO)):
-            return "unknown: " + self.source
-        return "ok" if self.interval else "no_intro"
-
-    @classmethod
-    def missing(cls, episode_id: str, why: str) -> Detection:
-        """No answer because the episode's features cannot be read."""
-        return cls(episode_id, None, None, 0.0, f"no_features: {why}", np.zeros(0), 0.0)
 
 
 @torch.no_grad()
@@ -104,22 +67,6 @@ def _decide(
     return Detection(e.episode_id, interval, presence, presence * score, source, probs, e.fps)
 
 
-def season_decisions(
-    dets: list[Detection],
-    pp: PredictParams,
-    groups: dict[str, str] | None,
-    videos: dict[str, Path] | None,
-    min_mean: float,
-) -> list[Detection]:
-    """The season-level steps after the per-episode answers (``predict.season_consistent``,
-    ``predict.refine``): the same for the model and the model-free detector."""
-    if pp.season_consistent and groups:
-        dets = season_consistent(dets, groups, min_mean)
-    if pp.refine and videos:
-        dets = refine_all(dets, videos, pp.refine_search_s)
-    return dets
-
-
 def predict_episodes(
     model: IntroDetector,
     meta: dict[str, Any],
@@ -145,33 +92,3 @@ def predict_episodes(
     dets = season_decisions(detect(model, episodes, pp), pp, groups, videos, pp.threshold)
     found = {d.episode_id: d for d in dets}
     return [found.get(eid) or Detection.missing(eid, missing[eid]) for eid in episode_ids]
-
-
-def write_detections(
-    dets: list[Detection], predictions: str | Path, sidecar: str | Path | None = None
-) -> None:
-    """``predictions``: ``{id: [start, end] | null}`` for every episode that was analysed
-    (``null``: looked, no intro); a failed episode is left out, so a failure never reads
-    as an answer. ``sidecar``: every episode's ``{status, presence, confidence, source}``
-    (status ``ok`` | ``no_intro`` | ``failed: <cause>``; presence null when failed)."""
-    write_json(
-        {
-            d.episode_id: list(d.interval) if d.interval else None
-            for d in dets
-            if not d.status.startswith("failed")
-        },
-        predictions,
-    )
-    if sidecar is not None:
-        write_json(
-            {
-                d.episode_id: {
-                    "status": d.status,
-                    "presence": None if d.presence is None else round(d.presence, 4),
-                    "confidence": round(d.confidence, 4),
-                    "source": d.source,
-                }
-                for d in dets
-            },
-            sidecar,
-        )

@@ -5,7 +5,7 @@ sound, across the episodes of a series (no labels, no model).
 (:mod:`introdetect.repetition`: the share of other episodes in which each step's picture
 repeats and, with ``predict.model_free_audio``, the share in which its sound repeats),
 picks one interval per episode and hands the answers to the same season decisions as the
-model's (:func:`introdetect.inference.season_decisions`).
+model's (:func:`introdetect.decision.season_decisions`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from introdetect.inference import ALONE, NO_AUDIO, Detection, season_decisions
+from introdetect.decision import ALONE, NO_AUDIO, Detection, season_decisions
 from introdetect.params import PredictParams, RepetitionParams
 from introdetect.repetition import AUDIO_SHARE, late_steps, unsupervised_answer
 from introdetect.store import read_attrs

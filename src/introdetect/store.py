@@ -19,9 +19,11 @@ import numpy as np
 
 from introdetect.errors import IntrodetectError
 from introdetect.fileio import atomic_path
-from introdetect.params import FEATURE_IDENTITY
+from introdetect.params import FEATURE_IDENTITY, FeatureParams, feature_identity
 
 SCHEMA_VERSION = 2  # 2: per-step mel frames stay inside their step (streamed audio)
+BACKBONE = "resnet18"  # the frozen network behind the visual features
+EMBED_DIM = 512  # its penultimate layer: the width of the visual features
 
 # Attributes that must match for features to be interchangeable: the feature identity
 # (params.FEATURE_IDENTITY, with the weights spec resolved to the weights actually used)
@@ -39,6 +41,19 @@ MODEL_COMPAT_KEYS = (
     "audio_sr",
     "n_mels",
 )
+
+
+def feature_config(fp: FeatureParams, weights_id: str) -> dict[str, Any]:
+    """The provenance attributes that define a feature configuration (:data:`CONFIG_KEYS`)
+    for features made with the weights ``weights_id`` (``none``: files without pictures)."""
+    identity = {k: v for k, v in feature_identity(fp).items() if k != "weights"}
+    config = identity | {
+        "schema_version": SCHEMA_VERSION,
+        "backbone": BACKBONE,
+        "weights_id": weights_id,
+    }
+    assert set(config) == set(CONFIG_KEYS)
+    return config
 
 
 class StoreError(IntrodetectError):

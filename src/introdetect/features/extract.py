@@ -27,7 +27,7 @@ from tqdm import tqdm
 from introdetect.errors import IntrodetectError, OutputError, describe_os_error
 from introdetect.features.audio import StepAudio
 from introdetect.features.frames import DeviceFrames
-from introdetect.features.visual import BACKBONE, EMBED_DIM, Backbone, load_backbone
+from introdetect.features.visual import Backbone, load_backbone
 from introdetect.fileio import clean_stale_temps, write_json
 from introdetect.media import (
     DecodeOptions,
@@ -37,11 +37,11 @@ from introdetect.media import (
     frame_to_rgb,
     show_path,
 )
-from introdetect.params import FeatureParams, feature_identity
+from introdetect.params import FeatureParams
 from introdetect.store import (
-    CONFIG_KEYS,
-    SCHEMA_VERSION,
+    EMBED_DIM,
     EpisodeFeatures,
+    feature_config,
     is_current,
     source_fingerprint,
 )
@@ -50,19 +50,6 @@ from introdetect.store import write_episode as store_write
 log = logging.getLogger(__name__)
 
 _DONE = object()
-
-
-def feature_config(fp: FeatureParams, backbone: Backbone | None) -> dict[str, Any]:
-    """The provenance attributes that define a feature configuration (store.CONFIG_KEYS);
-    ``backbone`` None: files without pictures (weights_id ``none``)."""
-    identity = {k: v for k, v in feature_identity(fp).items() if k != "weights"}
-    config = identity | {
-        "schema_version": SCHEMA_VERSION,
-        "backbone": BACKBONE,
-        "weights_id": backbone.weights_id if backbone is not None else "none",
-    }
-    assert set(config) == set(CONFIG_KEYS)
-    return config
 
 
 @dataclass
@@ -265,7 +252,7 @@ def featurize_episode(
     audio = audio_acc.finish(n)
     timing.audio += time.perf_counter() - ta
     stat = video.stat()
-    attrs = feature_config(fp, backbone) | {
+    attrs = feature_config(fp, backbone.weights_id) | {
         "episode_id": episode_id,
         "duration_s": float(stats.duration_s),
         "has_audio": stats.audio_samples > 0,
@@ -457,7 +444,7 @@ def plan_jobs(
     """The episodes whose feature file is missing or stale (another source file, size,
     modification time or feature config); current ones go to ``summary.skipped``,
     unreadable sources to ``summary.failed``."""
-    config = feature_config(fp, backbone)
+    config = feature_config(fp, backbone.weights_id)
     jobs: list[Job] = []
     for eid, video in episodes:
         out = out_dir / f"{eid}.h5"

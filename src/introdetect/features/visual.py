@@ -42,8 +42,6 @@ from introdetect.fileio import atomic_path, user_cache_dir
 
 log = logging.getLogger(__name__)
 
-BACKBONE = "resnet18"
-EMBED_DIM = 512
 IMAGENET_CHECKPOINT = "resnet18-f37072fd.pth"  # ResNet18_Weights.IMAGENET1K_V1's file name
 _MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 _STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)

@@ -7,8 +7,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from introdetect.decision import write_detections
 from introdetect.index import read_index
-from introdetect.inference import predict_episodes, write_detections
+from introdetect.inference import predict_episodes
 from introdetect.modelfree import unsupervised_episodes
 from introdetect.params import Params
 from introdetect.training import load_checkpoint
