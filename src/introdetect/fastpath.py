@@ -4,7 +4,8 @@
    decoded) into the usual per-step audio features.
 2. Episodes are grouped into series (names, else mutual audio repetition).
 3. Per series, :func:`introdetect.candidates.audio_candidates` marks where the audio repeats
-   across episodes (the theme; also credits, idents, recaps), widened by a margin.
+   in enough of the other episodes to be part of an answer (the theme; also credits,
+   idents, recaps), widened by a margin.
 4. Pictures are decoded only inside those ranges (a seek to the keyframe before each) and
    embedded by the frozen backbone; an episode whose audio repeats nowhere is decoded in
    full, and an episode alone in its series not at all (nothing to compare it with).
@@ -47,6 +48,7 @@ from introdetect.media import (
     playback_start,
     show_path,
 )
+from introdetect.modelfree import SOUND_WEIGHT
 from introdetect.params import Params
 from introdetect.store import (
     EMBED_DIM,
@@ -221,6 +223,15 @@ def _audio_pass(
     return sorted(ok, key=lambda x: order[x[0]])
 
 
+def _min_sound(p: Params) -> float:
+    """The least share of episodes in which a step's sound repeats that can still make it
+    part of a model-free answer: with the picture's share at most 1, the weighted share
+    (:data:`introdetect.modelfree.SOUND_WEIGHT`) reaches ``repetition.min_share`` only
+    from here up, so pictures elsewhere cannot change the answer."""
+    w = SOUND_WEIGHT
+    return max(0.0, (p.repetition.min_share - (1 - w)) / w)
+
+
 def _plan(ok: list[tuple[str, Path]], p: Params, res: AudioFirstResult) -> dict[str, Ranges]:
     """Candidate ranges per episode; the whole window where the audio found nothing."""
     by_group: dict[str, list[str]] = defaultdict(list)
@@ -233,7 +244,7 @@ def _plan(ok: list[tuple[str, Path]], p: Params, res: AudioFirstResult) -> dict[
             continue
         n_steps = {eid: res.n_steps[eid] for eid in members}
         prints = {eid: res.prints[eid] for eid in members}
-        found = audio_candidates(prints, n_steps, p.features.fps, p.repetition)
+        found = audio_candidates(prints, n_steps, p.features.fps, p.repetition, _min_sound(p))
         for eid, ranges in found.items():
             if not ranges:
                 res.full_decodes.append(eid)
