@@ -278,7 +278,8 @@ def test_ray_executor_writes_the_same_files(tmp_path, backbone):
 def test_workers_auto_resolves_per_device():
     import torch
 
-    from introdetect.features.extract import cpu_cores, resolve_workers, torch_threads
+    from introdetect.features.extract import resolve_workers, torch_threads
+    from introdetect.media import cpu_cores
 
     auto = FeatureParams(workers=0)
     assert resolve_workers(auto, torch.device("cpu")) == 1

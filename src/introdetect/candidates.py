@@ -177,12 +177,12 @@ def audio_candidates(
     ``{id: candidate step ranges}``: the steps whose sound repeats in at least ``min_sound``
     of the other episodes (:func:`step_share`), widened by ``margin_s``; an episode whose
     audio repeats nowhere (or a series of one) gets ``[]``."""
-    shares = step_share(dict(prints), n_steps, fps, cfg)
+    shares = step_share(prints, n_steps, fps, cfg)
     out: dict[str, Ranges] = {}
     for eid in prints:
         share = shares.get(eid)
         steps = share >= max(min_sound, 1e-6) if share is not None else np.zeros(0, bool)
-        out[eid] = to_ranges(steps, int(round(margin_s * fps))) if len(prints) > 1 else []
+        out[eid] = to_ranges(steps, int(round(margin_s * fps)))  # alone: share 0, no range
     return out
 
 

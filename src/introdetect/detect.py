@@ -178,7 +178,6 @@ def run_detect(opts: DetectOptions) -> DetectResult:
     audio_only = fast and p.features.audio_only
     backbone = None
     if not audio_only:  # pictures: the network (torch is imported only on this path)
-        from introdetect.features.extract import featurize_many
         from introdetect.features.visual import load_backbone
 
         backbone = load_backbone(
@@ -198,6 +197,8 @@ def run_detect(opts: DetectOptions) -> DetectResult:
         )
         failed, groups = af.failed, af.groups
     else:
+        from introdetect.features.extract import featurize_many
+
         _check_cache(run, scan.videos, backbone)
         failed = featurize_many(scan.videos, run.cache, backbone, p.features).failed
         groups = group_series(
@@ -230,8 +231,7 @@ def _all_named(videos: list[tuple[str, Path]]) -> bool:
     if unnamed:
         log.info(
             "features.audio_first / audio_only: %d file(s) without a series in their name "
-            "(e.g. %s): "
-            "decoding every episode in full instead",
+            "(e.g. %s): decoding every episode in full instead",
             len(unnamed),
             unnamed[0],
         )

@@ -268,8 +268,8 @@ def audio_first_features(
     t0 = time.perf_counter()
     ok = _audio_pass(videos, out_dir, backbone, p, res)
     res.groups = group_series(ok, out_dir, p.repetition)
-    res.timing["audio"] = time.perf_counter() - t0
-    if backbone is None:
+    if backbone is None:  # audio only: no pictures to plan or decode
+        res.timing["audio"] = time.perf_counter() - t0
         res.total_steps = sum(res.n_steps.values())
         log.info("audio only: %d episodes in %.1f s, no pictures", len(ok), res.timing["audio"])
         return out_dir, res

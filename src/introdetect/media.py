@@ -34,6 +34,14 @@ from introdetect.errors import IntrodetectError
 log = logging.getLogger(__name__)
 
 
+def cpu_cores() -> int:
+    """Cores this process may run on (CPU affinity / cpuset aware)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 class MediaError(IntrodetectError):
     """A media file cannot be opened or decoded; the message names the file and cause."""
 

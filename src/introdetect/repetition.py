@@ -37,9 +37,9 @@ from introdetect.store import read_episode
 
 log = logging.getLogger(__name__)
 
-N_CHANNELS = 5
 VISUAL_CHANNELS = 4  # channels 0-3 come from the cached features; 4 from the fingerprints
-AUDIO_SHARE = 4
+AUDIO_SHARE = VISUAL_CHANNELS
+N_CHANNELS = AUDIO_SHARE + 1
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -125,6 +125,14 @@ def diagonal_runs(hit: np.ndarray) -> np.ndarray:
     return runs
 
 
+def empty_channels(n_steps: int) -> np.ndarray:
+    """The channels [T, 5] of an episode whose pictures were not decoded: zeros, and the
+    sound's share NaN until it is filled in."""
+    out = np.zeros((n_steps, N_CHANNELS), np.float32)
+    out[:, AUDIO_SHARE] = np.nan
+    return out
+
+
 def episode_repetition(
     own: tuple[np.ndarray, np.ndarray],
     others: list[tuple[np.ndarray, np.ndarray]],
@@ -136,8 +144,7 @@ def episode_repetition(
     :func:`introdetect.candidates.add_audio_share`)."""
     v, m = own
     t = v.shape[0]
-    out = np.zeros((t, N_CHANNELS), np.float32)
-    out[:, AUDIO_SHARE] = np.nan
+    out = empty_channels(t)
     if not others:
         return out
     min_steps = max(1, int(round(cfg.min_run_s * fps)))
@@ -152,14 +159,6 @@ def episode_repetition(
         out[:, 2] = np.maximum(out[:, 2], runs / fps)
         out[:, 3] += runs >= min_steps
     out[:, [0, 1, 3]] /= len(others)
-    return out
-
-
-def empty_channels(n_steps: int) -> np.ndarray:
-    """The channels [T, 5] of an episode whose pictures were not decoded: zeros, and the
-    sound's share NaN until it is filled in."""
-    out = np.zeros((n_steps, N_CHANNELS), np.float32)
-    out[:, AUDIO_SHARE] = np.nan
     return out
 
 

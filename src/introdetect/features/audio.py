@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import math
 import multiprocessing as mp
-import os
 import signal
 from collections.abc import Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
@@ -28,7 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from introdetect.fileio import atomic_path, user_cache_dir
-from introdetect.media import MediaError, decode_audio
+from introdetect.media import MediaError, cpu_cores, decode_audio
 
 N_FFT = 1024
 HOP = 256
@@ -175,11 +174,7 @@ def audio_pool(n_jobs: int) -> Iterator[Executor]:
     packet hold the GIL): ten 2-minute episodes took 8.3 s one after the other and 7.9 s
     on two threads. The workers import only this module (no torch); on an error or Ctrl-C
     they are stopped at once."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    workers = max(1, min(cores, n_jobs))
+    workers = max(1, min(cpu_cores(), n_jobs))
     if workers == 1:
         with ThreadPoolExecutor(1) as pool:
             yield pool

@@ -34,6 +34,7 @@ from introdetect.media import (
     DecodeStats,
     EpisodeDecoder,
     MediaError,
+    cpu_cores,
     frame_to_rgb,
     show_path,
 )
@@ -328,14 +329,6 @@ def _one(job: Job, backbone: Backbone, fp: FeatureParams, decode_threads: int = 
         return eid, str(e), timing
     except OSError as e:  # reading the video
         return eid, f"{show_path(video)}: {describe_os_error(e)}", timing
-
-
-def cpu_cores() -> int:
-    """Cores this process may run on (CPU affinity / cpuset aware)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def torch_threads(workers: int) -> int:
