@@ -4,15 +4,18 @@
     uv run python benchmarks/featurize_bench.py --size 1920x1080 --threads 1 --skip-loop-filter true
     uv run python benchmarks/featurize_bench.py --input EP.mp4 --window 600
     uv run python benchmarks/featurize_bench.py --batch 16 --workers 8   # many episodes
+    uv run python benchmarks/featurize_bench.py --also int8=true int8=true,frame_size=160
 
 For every source size (generated clips, or ``--input``) and each device (the CPU always,
 CUDA when present) it measures on the same file (a) pure decode of the analysis window with
 PyAV (NVDEC on CUDA), (b) decode + step sampling + resize (introdetect.media), (c) the full
 featurize (network, audio, HDF5 write) with default settings and with every frame decoded,
 and prints markdown tables: wall s, CPU s, x realtime, ratio to pure decode, peak RSS; the
-per-part breakdown of (c); then a summary row per size. On the first size it also compares
-network engines and frame sizes (time, ratio to pure decode, and how faithful the embedding
-is to eager torch at 224 px), and the fast decode path against the straightforward one
+per-part breakdown of (c); then a summary row per size, and one per size and ``--also``
+variant (features settings changed from the defaults, e.g. ``int8=true,frame_size=160``).
+On the first size it also compares network engines (fp32 and int8) and frame sizes (time,
+ratio to pure decode, and how faithful the embedding is to eager torch at 224 px), and the
+fast decode path against the straightforward one
 (every frame decoded, fp32): time, sampling error and embedding difference; with
 ``--batch N`` the throughput of N episodes through ``featurize_many`` in episode-minutes per
 wall second.
@@ -37,7 +40,7 @@ import torch
 from introdetect.features.audio import step_audio_features
 from introdetect.features.extract import Timing, featurize_episode, featurize_many
 from introdetect.features.frames import DeviceFrames
-from introdetect.features.visual import Backbone, load_backbone
+from introdetect.features.visual import Backbone, backbone_for, load_backbone
 from introdetect.media import DecodeOptions, EpisodeDecoder, open_container
 from introdetect.params import FeatureParams, load_params
 from introdetect.store import read_episode
@@ -185,8 +188,9 @@ def engine_table(path: Path, fp: FeatureParams, tmp: Path, sizes: list[int]) -> 
     """Network engines and frame sizes on the same file: wall, ratio to pure decode, and the
     embedding against eager torch at 224 px (the reference features)."""
     t_dec = min(_timed(lambda: pure_decode(path, fp.window_s, False))[0] for _ in range(2))
-    variants = [("torch", 224)] + [
-        (e, s) for s in sizes for e in ("torch", "onnxruntime") if (e, s) != ("torch", 224)
+    engines = [("torch", False), ("onnxruntime", False), ("onnxruntime", True)]
+    variants = [("torch", False, 224)] + [
+        (e, q, s) for s in sizes for e, q in engines if (e, q, s) != ("torch", False, 224)
     ]
     ref = None
     print(
@@ -194,12 +198,12 @@ def engine_table(path: Path, fp: FeatureParams, tmp: Path, sizes: list[int]) -> 
         "| centred cosine to torch@224 | temporal self-similarity corr. |"
     )
     print("|---|---|---|---|---|---|---|---|")
-    for engine, size in variants:
-        f = dataclasses.replace(fp, frame_size=size, engine=engine)
-        bb = load_backbone(f.weights, "cpu", f.precision, engine)
+    for engine, int8, size in variants:
+        f = dataclasses.replace(fp, frame_size=size, engine=engine, int8=int8)
+        bb = backbone_for(f, "cpu")
         bb.embed(np.zeros((4, size, size, 3), np.uint8))
         timing = Timing()
-        h5 = tmp / f"e-{engine}-{size}.h5"
+        h5 = tmp / f"e-{engine}-{int8}-{size}.h5"
         wall = _timed(lambda: featurize_episode(path, "e", h5, bb, f, timing))[0]  # noqa: B023
         x = read_episode(h5).visual.astype(np.float32)
         if ref is None:
@@ -209,7 +213,8 @@ def engine_table(path: Path, fp: FeatureParams, tmp: Path, sizes: list[int]) -> 
         sa, sb = (np.corrcoef(m - m.mean(0)) for m in (x, ref))
         corr = float(np.corrcoef(sa.ravel(), sb.ravel())[0, 1])
         print(
-            f"| {engine} | {size} | {wall:.2f} | {wall / t_dec:.2f} | {timing.network:.2f} "
+            f"| {engine}{' int8' if int8 else ''} | {size} | {wall:.2f} | {wall / t_dec:.2f} "
+            f"| {timing.network:.2f} "
             f"| {cos.mean():.5f} | {_centred_cosine(x, ref):.4f} | {corr:.4f} |"
         )
 
@@ -226,7 +231,7 @@ def fast_vs_plain(path: Path, fp: FeatureParams, tmp: Path) -> None:
     }
     out = {}
     for name, (f, precision) in variants.items():
-        bb = load_backbone(f.weights, "cpu", precision, f.engine)
+        bb = load_backbone(f.weights, "cpu", precision, f.engine, f.int8)
         bb.embed(np.zeros((4, f.frame_size, f.frame_size, 3), np.uint8))
         h5 = tmp / f"v{len(out)}.h5"
         t0 = time.perf_counter()
@@ -276,6 +281,20 @@ def _bool(s: str) -> bool:
     return s.lower() in ("1", "true", "yes", "on")
 
 
+def _variant(fp: FeatureParams, spec: str) -> FeatureParams:
+    """``fp`` with the ``key=value[,key=value]`` changes of ``spec``."""
+    changes = {}
+    for item in spec.split(","):
+        key, value = item.split("=", 1)
+        kind = type(getattr(fp, key))
+        changes[key] = _bool(value) if kind is bool else kind(value)
+    return dataclasses.replace(fp, **changes)
+
+
+def _engine(bb: Backbone) -> str:
+    return f"{bb.engine} int8" if bb.int8 else bb.engine
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--input", help="an episode to measure (default: generate one)")
@@ -303,6 +322,13 @@ def main() -> None:
         "--skip-nonref", type=_bool, help="features.skip_nonref (default: the params default)"
     )
     ap.add_argument("--skip-loop-filter", type=_bool, help="features.skip_loop_filter")
+    ap.add_argument("--int8", type=_bool, help="features.int8")
+    ap.add_argument(
+        "--also",
+        nargs="*",
+        default=["int8=true", "int8=true,frame_size=160", "int8=true,frame_size=112"],
+        help="features variants, each key=value[,key=value]: a summary row per size on the CPU",
+    )
     ap.add_argument("--batch", type=int, default=0, help="episodes for the throughput table")
     ap.add_argument("--workers", type=int, default=1, help="features.workers for --batch")
     ap.add_argument("--gpu-batch-size", type=int, default=256, help="features.batch_size on CUDA")
@@ -318,7 +344,7 @@ def main() -> None:
         device="cpu",
         workers=args.workers,
     )
-    for key in ("skip_nonref", "skip_loop_filter", "frame_size", "engine"):
+    for key in ("skip_nonref", "skip_loop_filter", "frame_size", "engine", "int8"):
         if getattr(args, key) is not None:
             fp = dataclasses.replace(fp, **{key: getattr(args, key)})
     step_audio_features(np.zeros(16000, np.float32), fp.audio_sr, fp.fps, 2, fp.n_mels)  # JIT
@@ -346,9 +372,15 @@ def main() -> None:
                 if dev == "cpu"
                 else dataclasses.replace(fp, device="cuda", batch_size=args.gpu_batch_size)
             )
-            backbone = load_backbone(f.weights, f.device, f.precision, f.engine)
+            backbone = backbone_for(f)
             media_s, dec, feat = device_tables(path, f, backbone, tmp)
-            summary.append((name, dev, backbone.engine, f.frame_size, media_s, dec, feat))
+            summary.append((name, dev, _engine(backbone), f.frame_size, media_s, dec, feat))
+            for also in args.also if dev == "cpu" else []:
+                fa = _variant(f, also)
+                bb = backbone_for(fa)
+                bb.embed(np.zeros((4, fa.frame_size, fa.frame_size, 3), np.uint8))
+                wall = _timed(lambda: featurize_episode(path, "a", tmp / "a.h5", bb, fa))[0]  # noqa: B023
+                summary.append((name, dev, _engine(bb), fa.frame_size, media_s, dec, wall))
             if args.batch:
                 batch_throughput(path, f, backbone, args.batch, tmp)
     print("\n## summary: full featurize (defaults) against pure decode, same run\n")

@@ -20,11 +20,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import multiprocessing as mp
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import av
@@ -32,7 +34,7 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
-from introdetect.devset.plan import EpisodePlan, plan_episode, plan_series
+from introdetect.devset.plan import EpisodePlan, Shot, content_shot, plan_episode, plan_series
 from introdetect.devset.render import render_episode
 from introdetect.metrics import episode_scores, summarize
 from introdetect.params import load_params
@@ -40,9 +42,22 @@ from introdetect.params import load_params
 PATHS = ("full", "audio-first", "audio-only")
 
 
-def make_season(out: Path, n: int, minutes: float, size: str, seed: int) -> dict[str, list | None]:
-    """Render the season into ``out`` (kept when the same arguments made it); truth by id."""
-    stamp = json.dumps({"n": n, "minutes": minutes, "size": size, "seed": seed, "v": 1})
+def make_season(
+    out: Path, n: int, minutes: float, size: str, seed: int, window_s: float, workers: int
+) -> dict[str, list | None]:
+    """Render the season into ``out`` (kept when the same arguments made it); truth by id.
+
+    An episode longer than the analysis window plus two minutes is made in two parts: its
+    head (everything ``detect`` reads, ``window_s`` + 20 s: idents, recap, cold open, intro,
+    content; painted in motion through 30 s after the intro, held pictures with cuts every
+    few seconds after that) rendered per episode, and a tail (content held on one picture,
+    then the end credits replaying the theme) rendered once and appended to every head by
+    stream copy. Painting runs at ~1.5x realtime at 360p: ten distinct 45-minute episodes
+    in motion would take hours; this way ten take minutes, and every second detect
+    analyses is distinct per episode."""
+    stamp = json.dumps(
+        {"n": n, "minutes": minutes, "size": size, "seed": seed, "window": window_s, "v": 2}
+    )
     if (out / "stamp.json").exists() and (out / "stamp.json").read_text() == stamp:
         return json.loads((out / "truth.json").read_text())
     shutil.rmtree(out, ignore_errors=True)
@@ -50,22 +65,98 @@ def make_season(out: Path, n: int, minutes: float, size: str, seed: int) -> dict
     rng = np.random.default_rng(seed)
     series = plan_series(rng, 0, "Bench Show")
     w, h = map(int, size.split("x"))
+    long = minutes * 60 > window_s + 120
+    head_s = window_s + 20 if long else minutes * 60
     pool: list = []
-    truth: dict[str, list | None] = {}
-    for number in tqdm(range(1, n + 1), desc="render", unit="ep"):
+    jobs = []
+    for number in range(1, n + 1):
         shots = plan_episode(
             rng, series, number, pool, True, max_cold_open_s=300.0, tail_s=(60.0, 60.0)
         )
-        # stretch the content after the intro so the episode lasts about `minutes`
-        extra = max(0.0, minutes * 60 - sum(s.seconds for s in shots))
-        last = max(i for i, s in enumerate(shots) if s.kind == "content")
-        shots[last] = dataclasses.replace(shots[last], seconds=shots[last].seconds + extra)
+        credits = [x for x in shots if x.kind == "credits"]
+        shots = [x for x in shots if x.kind != "credits"]
+        if long:  # content through the head; credits go to the shared tail
+            while sum(x.seconds for x in shots) < head_s:
+                shots.append(content_shot(rng, series.look, series.pool))
+            credits = []
+        # stretch the last shot so the episode (its head) lasts exactly as planned
+        extra = head_s - sum(x.seconds for x in shots + credits)
+        shots[-1] = dataclasses.replace(shots[-1], seconds=max(0.5, shots[-1].seconds + extra))
+        end_intro = _intro_end(shots)
         eid = f"Bench.Show.S01E{number:02d}"
-        ep = EpisodePlan(eid, 0, 1, number, "test", shots, width=w, height=h, audio_sr=48000)
-        truth[eid] = render_episode(ep, series, out / "season" / f"{eid}.mp4")["intro"]
+        ep = EpisodePlan(
+            eid, 0, 1, number, "test", shots + credits, width=w, height=h, audio_sr=48000
+        )
+        path = out / ("parts" if long else "season") / f"{eid}.mp4"
+        jobs.append((ep, series, path, end_intro + 30.0 if long else None))
+    (out / "parts").mkdir(exist_ok=True)
+    if long:
+        tail_s = minutes * 60 - head_s
+        credit = [x for x in plan_episode(rng, series, n + 1, [], True, 0.0, (5.0, 5.0))
+                  if x.kind == "credits"]  # fmt: skip
+        filler = Shot("content", tail_s - sum(x.seconds for x in credit), "photo:0")
+        tail = EpisodePlan(
+            "tail", 0, 1, 0, "test", [filler, *credit], width=w, height=h, audio_sr=48000
+        )
+        jobs.append((tail, series, out / "parts" / "tail.mp4", 0.0))
+    truth: dict[str, list | None] = {}
+    with ProcessPoolExecutor(max(1, workers), mp_context=mp.get_context("spawn")) as pool_ex:
+        futures = {pool_ex.submit(render_episode, *job): job[0].episode_id for job in jobs}
+        for f in tqdm(as_completed(futures), total=len(futures), desc="render", unit="ep"):
+            truth[futures[f]] = f.result()["intro"]
+    truth.pop("tail", None)
+    if long:
+        for eid in truth:
+            concat(
+                [out / "parts" / f"{eid}.mp4", out / "parts" / "tail.mp4"],
+                out / "season" / f"{eid}.mp4",
+            )
+    shutil.rmtree(out / "parts", ignore_errors=True)
+    truth = dict(sorted(truth.items()))
     (out / "truth.json").write_text(json.dumps(truth))
     (out / "stamp.json").write_text(stamp)
     return truth
+
+
+def _intro_end(shots: list[Shot]) -> float:
+    t, end = 0.0, 0.0
+    for x in shots:
+        t += x.seconds
+        if x.kind == "intro":
+            end = t
+    return end
+
+
+def concat(parts: list[Path], path: Path) -> None:
+    """Join mp4 files of identical encoding settings by stream copy (no re-encoding): each
+    part's timestamps shifted to follow the previous part's end (a part whose decode order
+    starts before 0, B-frames or AAC priming, is shifted that much further)."""
+    with av.open(str(path), "w", format="mp4") as out:
+        streams: list = []
+        end = [0, 0]  # per stream, in its time base: where the parts so far end
+        last_dts = [-(1 << 62)] * 2
+        for part in parts:
+            with av.open(str(part)) as src:
+                ins = [src.streams.video[0], src.streams.audio[0]]
+                if not streams:
+                    streams = [out.add_stream_from_template(s) for s in ins]
+                shift: list[int | None] = [None, None]
+                part_end = list(end)
+                for packet in src.demux(ins):
+                    if packet.dts is None:
+                        continue
+                    k = 0 if packet.stream.type == "video" else 1
+                    if shift[k] is None:
+                        shift[k] = max(end[k], last_dts[k] + 1 - packet.dts)
+                    packet.dts += shift[k]
+                    if packet.pts is not None:
+                        packet.pts += shift[k]
+                    last_dts[k] = packet.dts
+                    stop = (packet.pts if packet.pts is not None else packet.dts) + packet.duration
+                    part_end[k] = max(part_end[k], stop)
+                    packet.stream = streams[k]
+                    out.mux(packet)
+                end = part_end
 
 
 def main() -> int:
@@ -74,6 +165,7 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=45.0, help="length of each episode")
     ap.add_argument("--size", default="640x360", help="WxH of every episode")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=2, help="render processes")
     ap.add_argument("--out", default="benchmarks/out/season", help="generated season (cache)")
     ap.add_argument("--params", default="params.yaml", help="params for detect")
     ap.add_argument(
@@ -90,10 +182,10 @@ def main() -> int:
     args = ap.parse_args()
     out = Path(args.out) / f"s{args.season}_m{args.minutes:g}_{args.size}_seed{args.seed}"
     t0 = time.perf_counter()
-    truth = make_season(out, args.season, args.minutes, args.size, args.seed)
+    window = load_params(args.params).features.window_s
+    truth = make_season(out, args.season, args.minutes, args.size, args.seed, window, args.workers)
     print(f"season ready in {time.perf_counter() - t0:.0f} s: {out / 'season'}")
     base = yaml.safe_load(Path(args.params).read_text())
-    window = load_params(args.params).features.window_s
     durations = []
     for eid in truth:
         with av.open(str(out / "season" / f"{eid}.mp4")) as c:

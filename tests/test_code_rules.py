@@ -58,7 +58,7 @@ def test_train_lists_the_feature_identity_it_stores():
 
 def _readme_table() -> dict[str, str]:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    rows = re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \| `([^`]*)` \|", text, flags=re.M)
+    rows = re.findall(r"^\| `([a-z_]+\.[a-z0-9_]+)` \| `([^`]*)` \|", text, flags=re.M)
     return dict(rows)
 
 

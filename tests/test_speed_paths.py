@@ -27,7 +27,13 @@ from introdetect.features.visual import (
 )
 from introdetect.media import frame_to_rgb
 from introdetect.params import FeatureParams
-from introdetect.store import read_episode
+from introdetect.store import (
+    StoreError,
+    check_compatible,
+    feature_config,
+    is_current,
+    read_episode,
+)
 
 needs_ort = pytest.mark.skipif(not ort_available(), reason="onnxruntime not installed")
 
@@ -284,3 +290,46 @@ def test_audio_first_needs_series_names(tmp_path: Path, caplog) -> None:
         assert main(args + ["--cache", str(cache), "--no-report"]) == 0
     assert "decoding every episode in full instead" in caplog.text
     assert len(list(cache.glob("*.h5"))) == 3 and not (cache / "audio-first").exists()
+
+
+@needs_ort
+def test_int8_network_is_faithful_cached_and_its_features_never_mix_with_fp32(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """features.int8: the graph quantized once and cached beside the fp32 one; embeddings
+    keep the fp32 network's frame-to-frame structure; files and models of the two never
+    mix (``int8`` is part of the feature identity; files from before it read as fp32)."""
+    monkeypatch.setenv("INTRODETECT_CACHE", str(tmp_path))
+    monkeypatch.setattr(OrtNetwork, "_exported", {})
+    q = load_backbone("random", "cpu", "auto", "auto", int8=True)
+    ref = load_backbone("random", "cpu", "fp32", "onnxruntime")
+    assert (q.precision, q.engine, q.int8, ref.int8) == ("int8", "onnxruntime", True, False)
+    assert sorted(p.name for p in (tmp_path / "onnx").glob("*.onnx")) == sorted(
+        f"resnet18-{graph_key('random-seed0', int8)}.onnx" for int8 in (False, True)
+    )
+    rng = np.random.default_rng(7)  # blocky pictures, not the calibration frames
+    frames = np.repeat(np.repeat(rng.integers(0, 256, (16, 20, 20, 3), np.uint8), 8, 1), 8, 2)
+    a, b = q.embed(frames), ref.embed(frames)
+    assert a.shape == (16, 512) and not np.array_equal(a, b)
+    assert _cos(a - b.mean(0), b - b.mean(0)).mean() > 0.85
+    sa, sb = (np.corrcoef(m - m.mean(0)) for m in (a, b))
+    assert np.corrcoef(sa.ravel(), sb.ravel())[0, 1] > 0.95
+    monkeypatch.setattr(OrtNetwork, "_exported", {})
+    again = load_backbone("random", "cpu", "auto", "auto", int8=True)  # from the disk cache
+    assert again.model is None and np.array_equal(again.embed(frames), a)
+
+    clip = make_clip(tmp_path / "c.mp4", seconds=1.0, size=(64, 48))
+    fp8, fp32 = FeatureParams(fps=2.0, frame_size=64, int8=True), FeatureParams(frame_size=64)
+    with pytest.raises(ValueError, match="int8"):
+        featurize_episode(clip, "c", tmp_path / "x.h5", ref, fp8)
+    feats = featurize_episode(clip, "c", tmp_path / "c.h5", q, fp8)
+    assert feats.attrs["int8"] and feats.attrs["precision"] == "int8"
+    fpr = feats.attrs["source_fingerprint"]
+    assert is_current(tmp_path / "c.h5", feature_config(fp8, "random-seed0"), fpr)
+    assert not is_current(tmp_path / "c.h5", feature_config(fp32, "random-seed0"), fpr)
+    with pytest.raises(StoreError, match="int8"):
+        check_compatible(feats.attrs, {**feats.attrs, "int8": False}, "c.h5")
+    old = {k: v for k, v in feats.attrs.items() if k != "int8"}  # a file from before int8
+    check_compatible(old, {**feats.attrs, "int8": False}, "old.h5")
+    with pytest.raises(WeightsError, match="features.int8 runs on the CPU with onnxruntime"):
+        load_backbone("random", "cpu", "fp32", "torch", int8=True)

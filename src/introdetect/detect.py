@@ -178,11 +178,9 @@ def run_detect(opts: DetectOptions) -> DetectResult:
     audio_only = fast and p.features.audio_only
     backbone = None
     if not audio_only:  # pictures: the network (torch is imported only on this path)
-        from introdetect.features.visual import load_backbone
+        from introdetect.features.visual import backbone_for
 
-        backbone = load_backbone(
-            p.features.weights, p.features.device, p.features.precision, p.features.engine
-        )
+        backbone = backbone_for(p.features)
     if run.meta and backbone.weights_id != run.meta["provenance"]["weights_id"]:
         raise UsageError(
             f"{opts.model}: trained on features of weights "

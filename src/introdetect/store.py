@@ -19,7 +19,12 @@ import numpy as np
 
 from introdetect.errors import IntrodetectError
 from introdetect.fileio import atomic_path
-from introdetect.params import FEATURE_IDENTITY, FeatureParams, feature_identity
+from introdetect.params import (
+    FEATURE_IDENTITY,
+    IDENTITY_BEFORE_KEY,
+    FeatureParams,
+    feature_identity,
+)
 
 SCHEMA_VERSION = 2  # 2: per-step mel frames stay inside their step (streamed audio)
 BACKBONE = "resnet18"  # the frozen network behind the visual features
@@ -40,6 +45,7 @@ MODEL_COMPAT_KEYS = (
     "frame_size",
     "audio_sr",
     "n_mels",
+    "int8",
 )
 
 
@@ -142,7 +148,13 @@ def is_current(
         return False
     if mtime is not None and not _same(attrs.get("source_mtime"), float(mtime)):
         return False
-    return all(_same(attrs.get(k), expected.get(k)) for k in CONFIG_KEYS)
+    return all(_same(identity_attr(attrs, k), expected.get(k)) for k in CONFIG_KEYS)
+
+
+def identity_attr(attrs: dict[str, Any], key: str) -> Any:
+    """``attrs[key]``, or for an identity key added later the value every file written
+    before it had (:data:`introdetect.params.IDENTITY_BEFORE_KEY`)."""
+    return attrs.get(key, IDENTITY_BEFORE_KEY.get(key))
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -156,7 +168,7 @@ def check_compatible(attrs: dict[str, Any], reference: dict[str, Any], where: st
     bad = [
         f"{k}={attrs.get(k)!r} (model: {reference.get(k)!r})"
         for k in MODEL_COMPAT_KEYS
-        if not _same(attrs.get(k), reference.get(k))
+        if not _same(identity_attr(attrs, k), identity_attr(reference, k))
     ]
     if bad:
         raise StoreError(f"{where}: features incompatible with the model: {', '.join(bad)}")

@@ -21,7 +21,7 @@ from introdetect.errors import IntrodetectError
 from introdetect.fileio import atomic_path
 from introdetect.model import IntroDetector
 from introdetect.params import ModelParams, TrainParams
-from introdetect.store import MODEL_COMPAT_KEYS
+from introdetect.store import MODEL_COMPAT_KEYS, identity_attr
 
 log = logging.getLogger(__name__)
 
@@ -270,4 +270,4 @@ def fit(
 
 def provenance(attrs: dict[str, Any]) -> dict[str, Any]:
     """The feature-file attributes a model depends on."""
-    return {k: attrs.get(k) for k in MODEL_COMPAT_KEYS}
+    return {k: identity_attr(attrs, k) for k in MODEL_COMPAT_KEYS}

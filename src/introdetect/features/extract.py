@@ -27,7 +27,7 @@ from tqdm import tqdm
 from introdetect.errors import IntrodetectError, OutputError, describe_os_error
 from introdetect.features.audio import StepAudio
 from introdetect.features.frames import DeviceFrames
-from introdetect.features.visual import Backbone, load_backbone
+from introdetect.features.visual import Backbone, backbone_for
 from introdetect.fileio import clean_stale_temps, write_json
 from introdetect.media import (
     DecodeOptions,
@@ -213,6 +213,8 @@ def featurize_episode(
     sample more than a quarter step (sparse reference frames), the episode is decoded again
     with every frame, so the sampling error stays below a quarter step either way.
     ``decode_threads`` caps the decoder's threads (0: FFmpeg's choice, one per core)."""
+    if backbone.int8 != fp.int8:  # the file would claim features it does not hold
+        raise ValueError(f"backbone int8={backbone.int8} but features.int8={fp.int8}")
     timing = timing if timing is not None else Timing()
     t0 = time.perf_counter()
     video = Path(video)
@@ -356,7 +358,7 @@ def _worker_init(fp: FeatureParams, threads: int) -> None:
 
     torch.set_num_threads(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _WORKER["backbone"] = load_backbone(fp.weights, fp.device, fp.precision, fp.engine)
+    _WORKER["backbone"] = backbone_for(fp)
     _WORKER["threads"] = threads  # the decoder gets the same share of the cores
 
 
@@ -415,9 +417,7 @@ def _run_ray(jobs: list[Job], fp: FeatureParams):
 
             torch.set_num_threads(1)  # an actor holds one CPU (num_cpus=1)
             self.fp = fp
-            self.backbone = load_backbone(
-                fp.weights, "cuda" if use_gpu else "cpu", fp.precision, fp.engine
-            )
+            self.backbone = backbone_for(fp, "cuda" if use_gpu else "cpu")
 
         def run(self, job: Job) -> Outcome:
             # CPU actors decode on their one core; GPU actors decode on NVDEC

