@@ -7,6 +7,13 @@ median-interval baseline. Rows pool the test episodes of all seeds.
 
     uv run python benchmarks/accuracy_bench.py --size large --seeds 1 2 3
     uv run python benchmarks/accuracy_bench.py --variant lr3e-4 train.lr=3e-4
+    uv run python benchmarks/accuracy_bench.py --variant base --variant b predict.refine=false @base
+    uv run python benchmarks/accuracy_bench.py --variant base --variant b ... --score-only
+
+A variant that changes only ``predict.*`` can name another variant with ``@NAME``: it
+predicts with that variant's trained model instead of training its own (same features and
+training, so the same model). ``--score-only`` trains and predicts nothing: it scores the
+prediction files earlier runs left in ``--out``.
 
 Keep one seed (by convention 4) out of every decision and run it once at the end.
 """
@@ -24,6 +31,7 @@ from pathlib import Path
 import yaml
 
 from introdetect.accuracy import (
+    PREDICTION_FILES,
     dataset_params,
     median_baseline,
     run_on_dataset,
@@ -50,6 +58,8 @@ COLS = [
 def _variant_params(base: dict, sets: list[str]):
     raw = json.loads(json.dumps(base))
     for item in sets:
+        if item.startswith("@"):
+            continue
         key, value = item.split("=", 1)
         section, name = key.split(".", 1)
         raw.setdefault(section, {})[name] = yaml.safe_load(value)
@@ -80,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--out", default="benchmarks/out/accuracy", help="work folder")
     ap.add_argument("--workers", type=int, default=2, help="dataset render processes")
+    ap.add_argument(
+        "--score-only", action="store_true", help="score earlier runs' prediction files only"
+    )
     args = ap.parse_args(argv)
     setup_logging()
     logging.getLogger("introdetect").setLevel(logging.WARNING)
@@ -98,9 +111,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         for name, sets in variants.items():
             t0 = time.perf_counter()
-            files = run_on_dataset(
-                _variant_params(base, sets), data, out / f"run_{args.size}_seed{seed}", name
-            )
+            work = out / f"run_{args.size}_seed{seed}"
+            model_from = next((s[1:] for s in sets if s.startswith("@")), None)
+            if args.score_only:
+                files = {m: work / name / f for m, f in PREDICTION_FILES.items()}
+            else:
+                files = run_on_dataset(_variant_params(base, sets), data, work, name, model_from)
             timing[name] = timing.get(name, 0.0) + time.perf_counter() - t0
             for method, path in files.items():
                 preds = json.loads(path.read_text())

@@ -188,6 +188,29 @@ def test_detect_gives_exactly_the_predict_stage_answers(project: Path, tmp_path:
         project, tmp_path / "c", "--cache", str(tmp_path / "a/features"), "--threshold", "0.97"
     )
     assert cli == stage_high
+    # predict.repeat_bounds: the model's answers narrowed by the model-free ones, both ways
+    params = yaml.safe_load(original)
+    params["predict"]["repeat_bounds"] = True
+    try:
+        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        out = _run([sys.executable, "-m", "dvc", "repro"], project)
+        assert "Running stage 'predict'" in out and "Running stage 'train'" not in out
+        narrowed = json.loads((project / "predictions/test_predictions.json").read_text())
+        free = json.loads((project / "predictions/test_predictions_unsupervised.json").read_text())
+        # detect compares the test folder's episodes only (the stage: whole seasons)
+        via_detect = _detect(project, tmp_path / "d", *cache)
+    finally:
+        (project / "params.yaml").write_text(original)
+    _run([sys.executable, "-m", "dvc", "repro"], project)
+    for answers in (narrowed, via_detect):
+        assert set(answers) == set(stage)
+        for eid, iv in answers.items():  # inside the model's answer, null where it was null
+            if stage[eid] is None:
+                assert iv is None, eid
+            else:
+                assert stage[eid][0] <= iv[0] < iv[1] <= stage[eid][1], (eid, iv, stage[eid])
+    for eid, iv in narrowed.items():  # each end is the model's or the repeat's
+        assert iv is None or {iv[0], iv[1]} <= {*stage[eid], *(free[eid] or [])}, eid
 
 
 def test_editing_a_stage_module_reruns_only_that_stage(project: Path):

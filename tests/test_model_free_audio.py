@@ -10,11 +10,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from introdetect.candidates import add_audio_share, step_share
+from introdetect.candidates import NO_MATCH, add_audio_share, realignments, step_share
 from introdetect.features.audio import FP_HOP, FP_SR, file_fingerprint, fingerprints
 from introdetect.modelfree import unsupervised_episodes
 from introdetect.params import PredictParams, RepetitionParams
-from introdetect.repetition import AUDIO_SHARE, N_CHANNELS
+from introdetect.repetition import AUDIO_SHARE, AUDIO_SPLIT, N_CHANNELS
 
 FPS = 2.0
 FRAMES_PER_S = FP_SR / FP_HOP  # fingerprint frames per second
@@ -156,3 +156,51 @@ def test_offset_votes_count_every_pair_of_equal_fingerprints() -> None:
     assert got[0] == (70, brute[70]) and brute[70] == max(brute.values())
     assert all(brute[off] == n for off, n in got)
     assert [n for _, n in got] == sorted((n for _, n in got), reverse=True)
+
+
+def test_realignments_are_where_the_repeat_changes_place() -> None:
+    off = np.full(400, NO_MATCH, np.int64)
+    off[0:100] = 0  # an ident, at the same place in the other episode
+    off[106:300] = 1700  # then the intro, which the other plays after a cold open
+    off[320:330] = 5  # a stray match, too short to count
+    assert realignments(off) == [102]  # the middle of the gap: (99 + 106) // 2
+    off[106:300] = 1  # the same place (within two frames): one run, not two
+    assert realignments(off) == []
+    off[106:300] = NO_MATCH
+    off[200:300] = 1700  # three seconds of nothing between: not one run split in two
+    assert realignments(off) == []
+
+
+def test_an_ident_glued_to_the_intro_is_split_off(tmp_path: Path) -> None:
+    """Every episode opens with the same 3 s studio ident; in two of four the 6 s intro
+    follows it at once, in the others after a cold open. The sound repeats all through
+    ident + intro where they are glued; the repeat changes place where the intro starts,
+    so the answer is the intro alone, there too."""
+    rng = np.random.default_rng(3)
+    ident = rng.integers(1, 1 << 16, int(3 * FRAMES_PER_S), dtype=np.uint16)
+    theme = rng.integers(1, 1 << 16, int(6 * FRAMES_PER_S), dtype=np.uint16)
+    intro_at = {"s01e01": 3.0, "s01e02": 40.0, "s01e03": 3.0, "s01e04": 25.0}
+    ids, prints, reps = list(intro_at), {}, {}
+    for eid in ids:
+        fp = _prints(rng, 120, ident, 0.0)
+        fp[int(intro_at[eid] * FRAMES_PER_S) : int(intro_at[eid] * FRAMES_PER_S) + len(theme)] = (
+            theme
+        )
+        prints[eid] = fp
+        reps[eid] = np.zeros((240, N_CHANNELS), np.float32)
+    groups = dict.fromkeys(ids, "show")
+    rp = RepetitionParams()
+    add_audio_share(reps, groups, prints, FPS, rp)
+    glued = reps["s01e01"]
+    assert glued[: int(8.5 * FPS), AUDIO_SHARE].min() > 0.6  # one run: ident + intro
+    assert glued[int(2.5 * FPS) : int(3.5 * FPS) + 1, AUDIO_SPLIT].max() >= 2 / 3
+    assert np.nan_to_num(glued[int(4 * FPS) :, AUDIO_SPLIT]).max() == 0.0
+    for eid in ids:
+        _store(tmp_path, eid, reps[eid], 120.0)
+    pp = dataclasses.replace(PredictParams(), refine=False, season_consistent=False)
+    sound = unsupervised_episodes(
+        ids, tmp_path / "rep", tmp_path / "feat", pp, rp, groups, sound_only=True
+    )
+    for d in sound:
+        assert abs(d.interval[0] - intro_at[d.episode_id]) <= 0.5, d
+        assert abs(d.interval[1] - intro_at[d.episode_id] - 6) <= 0.5, d

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from introdetect.decision import Detection, with_repeat_bounds
 from introdetect.metrics import episode_scores, interval_iou, summarize
 from introdetect.postprocess import extract_best_interval, smooth_predictions
 
@@ -81,3 +82,32 @@ def test_regression_fallback_needs_step_evidence():
     step[20:30] = 0.9  # clear evidence: the step curve decides
     assert _decide(ep, step, 0.9, reg, pp).source == "steps"
     assert _decide(ep, step, 0.2, reg, pp).interval is None  # presence head says no
+
+
+def test_repeat_bounds_narrow_the_model_where_both_agree_on_the_place():
+    def det(eid: str, interval, source: str = "steps") -> Detection:
+        return Detection(eid, interval, 0.9, 0.8, source, np.zeros(4), 2.0)
+
+    model = [
+        det("spill", (20.0, 31.0)),  # runs into the title card; the repeat ends at 28.4
+        det("ident", (12.5, 20.0)),  # the repeat includes the ident before the intro
+        det("brief", (10.0, 14.0)),  # overlap of 0.5 s: another place, the model stands
+        det("elsewhere", (40.0, 45.0)),
+        det("none", None, "absent"),
+        det("free_none", (5.0, 9.0)),
+    ]
+    free = [
+        det("spill", (19.6, 28.4), "repetition+audio"),
+        det("ident", (10.0, 20.0), "repetition+audio"),
+        det("brief", (13.5, 20.0), "repetition"),
+        det("elsewhere", (3.0, 8.0), "repetition"),
+        det("none", (3.0, 8.0), "repetition"),
+        det("free_none", None, "repetition"),
+    ]
+    got = {d.episode_id: d for d in with_repeat_bounds(model, free, 1.0)}
+    assert got["spill"].interval == (20.0, 28.4)
+    assert got["spill"].source == "steps+repetition"
+    assert got["ident"].interval == (12.5, 20.0) and got["ident"].source == "steps"
+    for eid in ("brief", "elsewhere", "free_none"):
+        assert got[eid] == model[[d.episode_id for d in model].index(eid)], eid
+    assert got["none"].interval is None

@@ -5,6 +5,7 @@ import pytest
 
 from introdetect.params import RepetitionParams
 from introdetect.repetition import (
+    N_CHANNELS,
     diagonal_runs,
     episode_repetition,
     late_steps,
@@ -49,7 +50,7 @@ def test_repeated_block_found_at_any_offset():
         others = [desc[o] for o in eps if o != eid]
         rep = episode_repetition(desc[eid], others, 2.0, cfg)
         s = starts[k]
-        assert rep.shape == (len(eps[eid][0]), 5)
+        assert rep.shape == (len(eps[eid][0]), N_CHANNELS)
         assert np.isnan(rep[:, 4]).all()  # the sound's share comes from the fingerprints
         assert rep[s + 2 : s + 14, 3].min() == 1.0  # every other episode shares it
         assert rep[s + 8, 2] >= 7.5  # an aligned run of ~8 s

@@ -54,9 +54,16 @@ def with_dataset(p: Params, data_dir: Path) -> Params:
     return dataclasses.replace(p, data=data)
 
 
-def run_on_dataset(p: Params, data_dir: Path, work: Path, variant: str) -> dict[str, Path]:
+# what each method's answers are written to, in a variant's folder
+PREDICTION_FILES = {"model": "predictions.json", "model-free": "unsupervised.json"}
+
+
+def run_on_dataset(
+    p: Params, data_dir: Path, work: Path, variant: str, model_from: str | None = None
+) -> dict[str, Path]:
     """Prepare, featurize and repetition once per dataset (``work``), then train and predict
-    for ``variant`` (``work/<variant>``); returns the prediction files."""
+    for ``variant`` (``work/<variant>``); returns the prediction files. ``model_from``: the
+    variant whose trained model predicts (no training here; for ``predict.*`` variants)."""
     p = with_dataset(p, data_dir)
     # variants that change what the features are get their own feature folders
     ident = json.dumps(feature_identity(p.features) | {"repetition": repr(p.repetition)})
@@ -66,20 +73,20 @@ def run_on_dataset(p: Params, data_dir: Path, work: Path, variant: str) -> dict[
     featurize.run(p, index, feats)
     repetition.run(p, index, feats, reps)
     out = work / variant
-    model = out / "best.pt"
-    train.run(
-        p,
-        index / "train.csv",
-        feats / "train",
-        reps / "train",
-        model,
-        out / "train.json",
-        out / "dvclive",
-    )
-    files = {
-        "model": out / "predictions.json",
-        "model-free": out / "unsupervised.json",
-    }
+    model = work / (model_from or variant) / "best.pt"
+    if model_from is None:
+        train.run(
+            p,
+            index / "train.csv",
+            feats / "train",
+            reps / "train",
+            model,
+            out / "train.json",
+            out / "dvclive",
+        )
+    elif not model.exists():
+        raise FileNotFoundError(f"{model}: variant {model_from!r} has not been trained")
+    files = {m: out / f for m, f in PREDICTION_FILES.items()}
     predict.run(
         p,
         index / "test.csv",

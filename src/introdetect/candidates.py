@@ -28,7 +28,7 @@ import numpy as np
 
 from introdetect.features.audio import FP_HOP, FP_N_FFT, FP_SR
 from introdetect.params import RepetitionParams
-from introdetect.repetition import AUDIO_SHARE, pick_others
+from introdetect.repetition import AUDIO_SHARE, AUDIO_SPLIT, pick_others
 
 Ranges = list[tuple[int, int]]  # [first step, last step + 1) per range, ascending
 
@@ -75,11 +75,16 @@ def offset_votes(a: np.ndarray, b: np.ndarray) -> list[tuple[int, int]]:
     return [(int(o) - len(a), int(votes[o])) for o in best if votes[o] > 0]
 
 
-def repeated_frames(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Boolean [len(a)]: frames of ``a`` that repeat in ``b`` at some offset."""
-    hit = np.zeros(len(a), bool)
+NO_MATCH = np.iinfo(np.int64).min  # frame_offsets: the frame repeats nowhere
+
+
+def frame_offsets(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """int64 [len(a)]: the offset (in frames) at which each frame of ``a`` repeats in ``b``
+    -- the most voted one where several match (a theme's repeated bars also match a bar
+    later) -- or :data:`NO_MATCH`."""
+    out = np.full(len(a), NO_MATCH, np.int64)
     if len(a) < SMOOTH or len(b) < SMOOTH:
-        return hit
+        return out
     kernel = np.ones(SMOOTH) / SMOOTH
     for off, n in offset_votes(a, b):
         if n < MIN_VOTES:
@@ -88,8 +93,14 @@ def repeated_frames(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if i1 - i0 < SMOOTH:
             continue
         ber = np.convolve(_ber(a[i0:i1], b[i0 + off : i1 + off]), kernel, mode="same")
-        hit[i0:i1] |= ber < BER_MAX
-    return hit
+        here = out[i0:i1]
+        here[(ber < BER_MAX) & (here == NO_MATCH)] = off
+    return out
+
+
+def repeated_frames(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Boolean [len(a)]: frames of ``a`` that repeat in ``b`` at some offset."""
+    return frame_offsets(a, b) != NO_MATCH
 
 
 def frame_steps(n_frames: int, n_steps: int, fps: float) -> np.ndarray:
@@ -110,19 +121,64 @@ def step_share(
     fingerprint frames): float32 [T] per episode, None for an episode without audio.
     Digital silence (fingerprint 0) never counts as repeating: two quiet stretches are not
     the same sound."""
+    return {
+        e: None if v is None else v[0] for e, v in season_sound(prints, n_steps, fps, cfg).items()
+    }
+
+
+def season_sound(
+    prints: dict[str, np.ndarray | None],
+    n_steps: dict[str, int],
+    fps: float,
+    cfg: RepetitionParams,
+) -> dict[str, tuple[np.ndarray, np.ndarray] | None]:
+    """Per episode ``(share, split)``, float32 [T] each, None without audio: ``share`` as in
+    :func:`step_share`; ``split``, the share of the same others in which the sound's repeat
+    changes place at the step (:func:`realignments`: an ident at the start of both
+    episodes, then the intro that one of them plays after a cold open)."""
     ids = [eid for eid in prints if prints[eid] is not None and np.any(prints[eid])]
-    out: dict[str, np.ndarray | None] = {eid: None for eid in prints}
+    out: dict[str, tuple[np.ndarray, np.ndarray] | None] = {eid: None for eid in prints}
     for eid in ids:
         n, fp = n_steps[eid], prints[eid]
         step_of = frame_steps(len(fp), n, fps)
         per_step = np.maximum(np.bincount(step_of, minlength=n)[:n], 1)
         others = pick_others(ids, eid, cfg.max_others)
         share = np.zeros(n, np.float32)
+        split = np.zeros(n, np.float32)
         for other in others:
-            hit = repeated_frames(fp, prints[other]) & (fp != 0)
+            offsets = frame_offsets(fp, prints[other])
+            offsets[fp == 0] = NO_MATCH
+            hit = offsets != NO_MATCH
             share += np.bincount(step_of[hit], minlength=n)[:n] * 2 >= per_step
-        out[eid] = share / max(1, len(others))
+            for frame in realignments(offsets):
+                split[step_of[frame]] += 1
+        k = max(1, len(others))
+        out[eid] = (share / k, split / k)
     return out
+
+
+def realignments(offsets: np.ndarray) -> list[int]:
+    """Frames where the sound stops repeating at one offset and repeats at another within a
+    second (:func:`frame_offsets`; each side at least :data:`SMOOTH` frames long): the
+    middle of the gap between the two, where a studio ident ends and the intro begins in an
+    episode that plays the two apart elsewhere. Smoothing the bit error rate blurs each edge
+    by up to half a second, the same way on both sides, so the middle stays put."""
+    hit = np.flatnonzero(offsets != NO_MATCH)
+    if hit.size == 0:
+        return []
+    off = offsets[hit]
+    new = np.flatnonzero((np.abs(np.diff(off)) > 2) | (np.diff(hit) > SMOOTH)) + 1
+    bounds = np.concatenate([[0], new, [hit.size]])
+    runs = [
+        (int(hit[a]), int(hit[b - 1]), int(off[a]))
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        if b - a >= SMOOTH
+    ]
+    return [
+        (end + start) // 2
+        for (_, end, o1), (start, _, o2) in zip(runs[:-1], runs[1:], strict=True)
+        if abs(o2 - o1) > 2 and start - end <= 2 * SMOOTH
+    ]
 
 
 def add_audio_share(
@@ -132,18 +188,22 @@ def add_audio_share(
     fps: float,
     cfg: RepetitionParams,
 ) -> None:
-    """Fill the audio-share channel of the repetition channels ``reps`` (in place) with
-    :func:`step_share` per series; an episode without a fingerprint (no audio, unreadable
-    audio, or not in ``prints``) keeps NaN there."""
+    """Fill the sound's channels (share and split) of the repetition channels ``reps`` (in
+    place) with :func:`season_sound` per series; an episode without a fingerprint (no audio,
+    unreadable audio, or not in ``prints``) gets NaN there."""
     groups: dict[str, list[str]] = defaultdict(list)
     for eid in reps:
         groups[series_of[eid]].append(eid)
     for members in groups.values():
-        shares = step_share(
+        sound = season_sound(
             {e: prints.get(e) for e in members}, {e: len(reps[e]) for e in members}, fps, cfg
         )
-        for eid, share in shares.items():
-            reps[eid][:, AUDIO_SHARE] = np.nan if share is None else share
+        for eid, both in sound.items():
+            if reps[eid].shape[1] <= AUDIO_SPLIT:  # channels from before the split one
+                reps[eid] = np.pad(reps[eid], ((0, 0), (0, AUDIO_SPLIT + 1 - reps[eid].shape[1])))
+            reps[eid][:, AUDIO_SHARE : AUDIO_SPLIT + 1] = (
+                np.nan if both is None else np.stack(both, 1)
+            )
 
 
 def to_ranges(mask: np.ndarray, margin: int) -> Ranges:

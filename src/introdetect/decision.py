@@ -9,6 +9,8 @@ model-free paths use this module without loading the model's code.
   a theme running on does not give one episode a different intro.
 * :func:`refine_all` -- each boundary snapped to the nearest clear cut or fade
   (:mod:`introdetect.refine`), so answers are sharper than the whole-second labels.
+* :func:`with_repeat_bounds` -- a trained model's answer narrowed to the part the season
+  repeats (``predict.repeat_bounds``).
 """
 
 from __future__ import annotations
@@ -164,3 +166,28 @@ def write_detections(
             },
             sidecar,
         )
+
+
+def with_repeat_bounds(
+    model: list[Detection], free: list[Detection], min_overlap_s: float
+) -> list[Detection]:
+    """``model``'s answers narrowed to their overlap with the model-free answers ``free``
+    where that overlap lasts at least ``min_overlap_s`` (``predict.repeat_bounds``).
+
+    The two are good at different things: the model, trained on labelled intros, knows
+    *which* repeated part is the intro (not the ident, the recap or the credits), but its
+    edges are 0.5 s steps smoothed over a second and tend to spill into the title card or
+    the shot before; the model-free answer is the part that repeats across the season, whose
+    edges are where the sample-exact repeat starts and stops, but it cannot tell the intro
+    from the ident glued to it. Where they disagree about the place, the model's answer
+    stands; a null from the model stays null."""
+    by_id = {d.episode_id: d for d in free}
+    out = []
+    for d in model:
+        f = by_id.get(d.episode_id)
+        if d.interval is not None and f is not None and f.interval is not None:
+            a, b = max(d.interval[0], f.interval[0]), min(d.interval[1], f.interval[1])
+            if b - a >= min_overlap_s and (a, b) != d.interval:
+                d = dataclasses.replace(d, interval=(a, b), source=f"{d.source}+repetition")
+        out.append(d)
+    return out

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from introdetect.candidates import add_audio_share
-from introdetect.decision import Detection, write_detections
+from introdetect.decision import Detection, with_repeat_bounds, write_detections
 from introdetect.errors import IntrodetectError, OutputError, describe_os_error
 from introdetect.export import export_all
 from introdetect.fastpath import audio_first_features
@@ -244,14 +244,15 @@ def _detect(run: _Run, ok: list[tuple[str, Path]], seasons: dict[str, str]) -> l
     rep_dir = run.out / "repetition"
     ids = [eid for eid, _ in ok]
     videos = dict(ok)
-    if run.model is None or run.meta.get("repetition"):
+    bounds = run.model is not None and p.predict.repeat_bounds
+    if run.model is None or run.meta.get("repetition") or bounds:
         if run.sound_only:  # no pictures to compare: the sound's share alone is filled in
             reps = {eid: empty_channels(run.n_steps[eid]) for eid in ids}
         else:
             reps = compute_repetition(
                 [(eid, seasons[eid], cache / f"{eid}.h5") for eid, _ in ok], p.repetition
             )
-        free = run.model is None and (p.predict.model_free_audio or run.sound_only)
+        free = (run.model is None or bounds) and (p.predict.model_free_audio or run.sound_only)
         if free or run.meta.get("audio_share"):
             prints = run.prints or fingerprints(videos, p.features.window_s)
             add_audio_share(reps, seasons, prints, p.features.fps, p.repetition)
@@ -260,9 +261,15 @@ def _detect(run: _Run, ok: list[tuple[str, Path]], seasons: dict[str, str]) -> l
     if run.model is not None:
         from introdetect.inference import predict_episodes
 
-        return predict_episodes(
+        dets = predict_episodes(
             run.model, run.meta, ids, cache, rep_dir, p.predict, seasons, videos
         )
+        if not bounds:
+            return dets
+        free = unsupervised_episodes(
+            ids, rep_dir, cache, p.predict, p.repetition, seasons, videos, run.sound_only
+        )
+        return with_repeat_bounds(dets, free, p.predict.min_len_s)
     return unsupervised_episodes(
         ids, rep_dir, cache, p.predict, p.repetition, seasons, videos, run.sound_only
     )

@@ -206,6 +206,9 @@ class PredictParams:
     # the model-free detector's share of a step is the mean of how often its picture and its
     # sound (audio fingerprint, introdetect.candidates.step_share) repeat in other episodes
     model_free_audio: bool = True
+    # a trained model's answer narrowed to where it overlaps the model-free answer (the
+    # repeated part's edges are sample-exact; the model's are 0.5 s steps, smoothed)
+    repeat_bounds: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Cross-episode repetition: the intro is the stretch that repeats across a series' episodes.
 
 From cached features only (no second decode), every episode is compared with up to
-``max_others`` other episodes of its series. Per step it gets five channels:
+``max_others`` other episodes of its series. Per step it gets six channels:
 
 0. ``vis_sim``  mean over the others of the best visual cosine similarity to any of their steps
 1. ``aud_sim``  the same for the log-mel descriptor
@@ -12,12 +12,18 @@ From cached features only (no second decode), every episode is compared with up 
 4. ``aud_share`` the share of the others in which the step's *sound* repeats (audio
                 fingerprints, :func:`introdetect.candidates.step_share`); NaN where it was
                 not computed or the episode has no audio (:data:`AUDIO_SHARE`)
+5. ``aud_split`` the share of the others whose repeat of the sound *changes alignment* at
+                this step: the sound before it repeats at one place in the other episode,
+                the sound from here on at another -- an ident glued to the intro, a recap
+                shot just before it (:func:`introdetect.candidates.season_sound`); NaN as
+                channel 4 (:data:`AUDIO_SPLIT`)
 
 Descriptors are centred on the series mean before the cosine, so what all footage shares
 (black bars, the backbone's bias) does not count as repetition. Cost per episode is
 O(T^2 * k) multiply-adds for the similarity matrices plus an O(T^2 * k) run pass.
 
-:func:`unsupervised_detect` turns ``share`` into an interval without any labels.
+:func:`unsupervised_detect` turns ``share`` into an interval without any labels, and splits
+it where the sound's alignment changes (``aud_split``).
 """
 
 from __future__ import annotations
@@ -37,9 +43,12 @@ from introdetect.store import read_episode
 
 log = logging.getLogger(__name__)
 
-VISUAL_CHANNELS = 4  # channels 0-3 come from the cached features; 4 from the fingerprints
+VISUAL_CHANNELS = 4  # channels 0-3 come from the cached features; 4-5 from the fingerprints
 AUDIO_SHARE = VISUAL_CHANNELS
-N_CHANNELS = AUDIO_SHARE + 1
+AUDIO_SPLIT = AUDIO_SHARE + 1
+N_CHANNELS = AUDIO_SPLIT + 1
+# a step where at least this share of the others change alignment splits a repeated run
+SPLIT_SHARE = 0.5
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -126,10 +135,10 @@ def diagonal_runs(hit: np.ndarray) -> np.ndarray:
 
 
 def empty_channels(n_steps: int) -> np.ndarray:
-    """The channels [T, 5] of an episode whose pictures were not decoded: zeros, and the
-    sound's share NaN until it is filled in."""
+    """The channels [T, 6] of an episode whose pictures were not decoded: zeros, and the
+    sound's channels NaN until they are filled in."""
     out = np.zeros((n_steps, N_CHANNELS), np.float32)
-    out[:, AUDIO_SHARE] = np.nan
+    out[:, AUDIO_SHARE:] = np.nan
     return out
 
 
@@ -243,7 +252,50 @@ def unsupervised_detect(
     share = smooth_predictions(rep[:, 3], fps, "gaussian", smooth_s)
     if late is not None:
         share = np.where(late | _runs_into(share >= min_share, late), 0.0, share)
-    return extract_best_interval(share, fps, min_share, min_len_s, max_len_s)
+    best = extract_best_interval(share, fps, min_share, min_len_s, max_len_s)
+    if best is None or rep.shape[1] <= AUDIO_SPLIT:
+        return best
+    return _split_at_realignment(best, share, rep[:, AUDIO_SPLIT], fps, min_len_s)
+
+
+def _split_at_realignment(
+    best: tuple[float, float, float],
+    share: np.ndarray,
+    split: np.ndarray,
+    fps: float,
+    min_len_s: float,
+) -> tuple[float, float, float]:
+    """``best`` cut where most other episodes repeat the sound before and after a moment at
+    different places (a studio ident, then the intro; a recap shot, then the intro): the
+    piece with the most share that lasts ``min_len_s`` stays; ``best`` when none does or
+    nothing splits it. The others' realignments count within a step of each other (the
+    estimate of each is good to about half a second) and the cut is at their mean step."""
+    a, b = int(round(best[0] * fps)), int(round(best[1] * fps))
+    sp = np.nan_to_num(split[a:b])
+    near = np.convolve(sp, np.ones(3), mode="same")
+    cuts: list[int] = []
+    for x, y in _runs(near >= SPLIT_SHARE):
+        lo, hi = max(0, x - 1), min(len(sp), y + 1)
+        w = sp[lo:hi]
+        cut = a + int(round(float((np.arange(lo, hi) * w).sum() / w.sum())))
+        if a < cut < b:
+            cuts.append(cut)
+    if not cuts:
+        return best
+    edges = [a, *cuts, b]
+    pieces = [
+        (x, y) for x, y in zip(edges[:-1], edges[1:], strict=True) if y - x >= min_len_s * fps
+    ]
+    if not pieces:
+        return best
+    x, y = max(pieces, key=lambda p: float(share[p[0] : p[1]].sum()))
+    return x / fps, y / fps, float(share[x:y].mean())
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``[start, end)`` of each run of True in ``mask``."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True))
 
 
 def _runs_into(above: np.ndarray, late: np.ndarray) -> np.ndarray:
