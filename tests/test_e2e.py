@@ -160,48 +160,54 @@ def _detect(project: Path, out: Path, *extra: str) -> dict:
     return json.loads((out / "predictions.json").read_text())
 
 
+def _with_params(project: Path, change: dict[str, dict]) -> str:
+    """Write ``change`` into the project's params.yaml and repro; returns what dvc said."""
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    for section, values in change.items():
+        params[section].update(values)
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return _run([sys.executable, "-m", "dvc", "repro"], project)
+
+
+def _preds(project: Path, name: str = "test_predictions") -> dict:
+    return json.loads((project / f"predictions/{name}.json").read_text())
+
+
 def test_detect_gives_exactly_the_predict_stage_answers(project: Path, tmp_path: Path):
     """One path: `introdetect detect` on the test folder (its own feature cache) and the
-    predict stage give the same answers, and a predict.threshold change reaches both."""
-    stage = json.loads((project / "predictions/test_predictions.json").read_text())
-    assert _detect(project, tmp_path / "a") == stage
-    assert json.loads((tmp_path / "a/presence.json").read_text()) == json.loads(
-        (project / "predictions/test_presence.json").read_text()
-    )
+    predict stage give the same answers, and a predict.threshold change reaches both.
+
+    With ``predict.repeat_bounds`` (the default) the model's answers are narrowed by the
+    model-free ones, which depend on the episodes compared: the stage compares whole seasons
+    (training episodes too), detect the folder it is given. So the exact comparison runs
+    with it off; with it on, both must lie inside the model's own answers."""
+    narrowed, free = _preds(project), _preds(project, "test_predictions_unsupervised")
+    via_detect = _detect(project, tmp_path / "n")
     original = (project / "params.yaml").read_text()
-    params = yaml.safe_load(original)
-    params["predict"]["threshold"] = 0.97
+    cache = ["--cache", str(tmp_path / "a/features")]
     try:
-        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        out = _run([sys.executable, "-m", "dvc", "repro"], project)
+        out = _with_params(project, {"predict": {"repeat_bounds": False}})
         assert "Running stage 'predict'" in out and "Running stage 'train'" not in out
-        stage_high = json.loads((project / "predictions/test_predictions.json").read_text())
-        side_high = json.loads((project / "predictions/test_presence.json").read_text())
-        cache = ["--cache", str(tmp_path / "a/features")]
+        stage = _preds(project)
+        assert _detect(project, tmp_path / "a") == stage
+        assert json.loads((tmp_path / "a/presence.json").read_text()) == _preds(
+            project, "test_presence"
+        )
+        out = _with_params(project, {"predict": {"threshold": 0.97}})
+        assert "Running stage 'predict'" in out and "Running stage 'train'" not in out
+        stage_high, side_high = _preds(project), _preds(project, "test_presence")
         assert _detect(project, tmp_path / "b", *cache) == stage_high
         assert json.loads((tmp_path / "b/presence.json").read_text()) == side_high
+        _with_params(
+            project, {"predict": {"threshold": yaml.safe_load(original)["predict"]["threshold"]}}
+        )
+        # the same change given on the command line instead of in params.yaml
+        cli = _detect(project, tmp_path / "c", *cache, "--threshold", "0.97")
+        assert cli == stage_high
     finally:
         (project / "params.yaml").write_text(original)
-    _run([sys.executable, "-m", "dvc", "repro"], project)
-    # the same change given on the command line instead of in params.yaml
-    cli = _detect(
-        project, tmp_path / "c", "--cache", str(tmp_path / "a/features"), "--threshold", "0.97"
-    )
-    assert cli == stage_high
-    # predict.repeat_bounds: the model's answers narrowed by the model-free ones, both ways
-    params = yaml.safe_load(original)
-    params["predict"]["repeat_bounds"] = True
-    try:
-        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        out = _run([sys.executable, "-m", "dvc", "repro"], project)
-        assert "Running stage 'predict'" in out and "Running stage 'train'" not in out
-        narrowed = json.loads((project / "predictions/test_predictions.json").read_text())
-        free = json.loads((project / "predictions/test_predictions_unsupervised.json").read_text())
-        # detect compares the test folder's episodes only (the stage: whole seasons)
-        via_detect = _detect(project, tmp_path / "d", *cache)
-    finally:
-        (project / "params.yaml").write_text(original)
-    _run([sys.executable, "-m", "dvc", "repro"], project)
+        _run([sys.executable, "-m", "dvc", "repro"], project)
+    assert _preds(project) == narrowed
     for answers in (narrowed, via_detect):
         assert set(answers) == set(stage)
         for eid, iv in answers.items():  # inside the model's answer, null where it was null

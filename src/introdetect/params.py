@@ -208,7 +208,7 @@ class PredictParams:
     model_free_audio: bool = True
     # a trained model's answer narrowed to where it overlaps the model-free answer (the
     # repeated part's edges are sample-exact; the model's are 0.5 s steps, smoothed)
-    repeat_bounds: bool = False
+    repeat_bounds: bool = True
 
 
 @dataclass(frozen=True)
