@@ -28,6 +28,7 @@ import numpy as np
 
 from introdetect.features.audio import FP_HOP, FP_N_FFT, FP_SR
 from introdetect.params import RepetitionParams
+from introdetect.postprocess import true_runs
 from introdetect.repetition import AUDIO_SHARE, AUDIO_SPLIT, pick_others
 
 Ranges = list[tuple[int, int]]  # [first step, last step + 1) per range, ascending
@@ -209,15 +210,9 @@ def add_audio_share(
 def to_ranges(mask: np.ndarray, margin: int) -> Ranges:
     """Runs of True in ``mask``, each widened by ``margin`` steps and merged."""
     t = mask.size
-    idx = np.flatnonzero(mask)
-    if idx.size == 0:
-        return []
-    breaks = np.flatnonzero(np.diff(idx) > 1)
-    starts = np.concatenate([[idx[0]], idx[breaks + 1]])
-    ends = np.concatenate([idx[breaks], [idx[-1]]]) + 1
     out: Ranges = []
-    for a, b in zip(starts, ends, strict=True):
-        a, b = max(0, int(a) - margin), min(t, int(b) + margin)
+    for a, b in true_runs(mask):
+        a, b = max(0, a - margin), min(t, b + margin)
         if out and a <= out[-1][1]:
             out[-1] = (out[-1][0], max(out[-1][1], b))
         else:

@@ -33,6 +33,13 @@ def smooth_predictions(
     return num / den
 
 
+def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``[start, end)`` of each run of True in ``mask``."""
+    edges = np.diff(np.concatenate([[0], np.asarray(mask).astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return [(int(a), int(b)) for a, b in zip(starts, ends, strict=True)]
+
+
 def extract_best_interval(
     probs: np.ndarray,
     fps: float,
@@ -50,12 +57,10 @@ def extract_best_interval(
     above = probs >= threshold
     if not above.any():
         return None
-    edges = np.diff(np.concatenate([[0], above.astype(np.int8), [0]]))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     min_steps = max(1, int(np.ceil(min_len_s * fps - 1e-9)))
     max_steps = max(min_steps, int(np.floor(max_len_s * fps + 1e-9)))
     best = None
-    for a, b in zip(starts, ends, strict=True):
+    for a, b in true_runs(above):
         if b - a < min_steps:
             continue
         if b - a > max_steps:  # best window of max_steps inside the run

@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from introdetect.fileio import atomic_path
 from introdetect.params import PredictParams, RepetitionParams
-from introdetect.postprocess import extract_best_interval, smooth_predictions
+from introdetect.postprocess import extract_best_interval, smooth_predictions, true_runs
 from introdetect.store import read_episode
 
 log = logging.getLogger(__name__)
@@ -274,7 +274,7 @@ def _split_at_realignment(
     sp = np.nan_to_num(split[a:b])
     near = np.convolve(sp, np.ones(3), mode="same")
     cuts: list[int] = []
-    for x, y in _runs(near >= SPLIT_SHARE):
+    for x, y in true_runs(near >= SPLIT_SHARE):
         lo, hi = max(0, x - 1), min(len(sp), y + 1)
         w = sp[lo:hi]
         cut = a + int(round(float((np.arange(lo, hi) * w).sum() / w.sum())))
@@ -290,12 +290,6 @@ def _split_at_realignment(
         return best
     x, y = max(pieces, key=lambda p: float(share[p[0] : p[1]].sum()))
     return x / fps, y / fps, float(share[x:y].mean())
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """``[start, end)`` of each run of True in ``mask``."""
-    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True))
 
 
 def _runs_into(above: np.ndarray, late: np.ndarray) -> np.ndarray:

@@ -140,8 +140,17 @@ def calibration_frames(n: int = 32, size: int = 224) -> np.ndarray:
 
 
 def _quantize(graph: bytes) -> bytes:
-    """The fp32 ``graph`` statically quantized to int8 (QOperator format)."""
-    from onnxruntime.quantization import CalibrationDataReader
+    """The fp32 ``graph`` statically quantized to int8 (QOperator format), calibrated on
+    :func:`calibration_frames`."""
+    import tempfile
+
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     frames = calibration_frames()
 
@@ -157,7 +166,20 @@ def _quantize(graph: bytes) -> bytes:
     quiet = _NotFrom("onnxruntime")  # it warns on the root logger that uint8 input stays so
     logging.getLogger().addFilter(quiet)
     try:
-        return _quantize_files(graph, _Frames())
+        with tempfile.TemporaryDirectory(prefix="introdetect-int8-") as tmp:
+            src, pre, out = (Path(tmp) / n for n in ("fp32.onnx", "pre.onnx", "int8.onnx"))
+            src.write_bytes(graph)
+            quant_pre_process(str(src), str(pre))  # folds what the quantizer cannot read
+            quantize_static(
+                str(pre),
+                str(out),
+                _Frames(),
+                quant_format=QuantFormat.QOperator,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+            )
+            return out.read_bytes()
     finally:
         logging.getLogger().removeFilter(quiet)
 
@@ -171,28 +193,6 @@ class _NotFrom(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return self.marker not in record.pathname
-
-
-def _quantize_files(graph: bytes, reader) -> bytes:  # reader: CalibrationDataReader
-    import tempfile
-
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    with tempfile.TemporaryDirectory(prefix="introdetect-int8-") as tmp:
-        src, pre, out = (Path(tmp) / n for n in ("fp32.onnx", "pre.onnx", "int8.onnx"))
-        src.write_bytes(graph)
-        quant_pre_process(str(src), str(pre))  # folds what the quantizer cannot read
-        quantize_static(
-            str(pre),
-            str(out),
-            reader,
-            quant_format=QuantFormat.QOperator,
-            per_channel=True,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-        )
-        return out.read_bytes()
 
 
 def _export(model: torch.nn.Module) -> bytes:
@@ -300,7 +300,7 @@ class Backbone:
     weights_id: str
     device: torch.device
     dtype: torch.dtype  # autocast dtype, or float32
-    ort: OrtNetwork | None = None  # set: onnxruntime runs the network (CPU, fp32)
+    ort: OrtNetwork | None = None  # set: onnxruntime runs the network (CPU; fp32 or int8)
     int8: bool = False  # the onnxruntime graph is quantized (features.int8)
 
     def __post_init__(self) -> None:
