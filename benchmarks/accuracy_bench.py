@@ -15,7 +15,8 @@ predicts with that variant's trained model instead of training its own (same fea
 training, so the same model). ``--score-only`` trains and predicts nothing: it scores the
 prediction files earlier runs left in ``--out``.
 
-Keep one seed (by convention 4) out of every decision and run it once at the end.
+Keep one seed out of every decision and run it once at the end (4 and 5 are used up, 6 was
+looked at in session 8: take a new one).
 """
 
 from __future__ import annotations
