@@ -90,6 +90,36 @@ def test_a_shot_that_repeats_only_in_picture_is_not_the_intro(tmp_path: Path) ->
     assert all(abs(d.interval[0] - shot_at[d.episode_id]) <= 0.5 for d in alone)
 
 
+def test_where_the_sound_repeats_only_in_the_credits_there_is_no_intro(tmp_path: Path) -> None:
+    """Episodes without an intro: a recurring scene repeats in picture, the credits' theme
+    in sound (late, excluded). The sound works for this series, so the pictures alone do
+    not answer: null. Where the sound repeats nowhere (a theme whose sound differs between
+    episodes), the pictures answer."""
+    rng = np.random.default_rng(2)
+    theme = rng.integers(1, 1 << 16, int(10 * FRAMES_PER_S), dtype=np.uint16)
+    ids, prints, reps = ["s01e01", "s01e02", "s01e03"], {}, {}
+    shot_at = {"s01e01": 30.0, "s01e02": 10.0, "s01e03": 50.0}
+    for eid in ids:
+        rep = np.zeros((200, N_CHANNELS), np.float32)
+        a, b = int(shot_at[eid] * FPS), int((shot_at[eid] + 6) * FPS)
+        rep[a:b, 3] = 1.0
+        reps[eid] = rep
+        prints[eid] = _prints(rng, 100, theme, 88.0)  # the credits, 88-98 s of 100
+    groups = {eid: "show" for eid in ids}
+    rp = RepetitionParams()
+    add_audio_share(reps, groups, prints, FPS, rp)
+    for eid in ids:
+        _store(tmp_path, eid, reps[eid], 100.0)
+    pp = dataclasses.replace(PredictParams(), refine=False)
+    dets = unsupervised_episodes(ids, tmp_path / "rep", tmp_path / "feat", pp, rp, groups)
+    assert [d.interval for d in dets] == [None] * 3
+    for eid in ids:  # the sound repeats nowhere: the recurring scene is all there is
+        reps[eid][:, AUDIO_SHARE] = 0.0
+        _store(tmp_path, eid, reps[eid], 100.0)
+    dets = unsupervised_episodes(ids, tmp_path / "rep", tmp_path / "feat", pp, rp, groups)
+    assert all(abs(d.interval[0] - shot_at[d.episode_id]) <= 0.5 for d in dets)
+
+
 def test_audio_share_channel_is_nan_without_a_fingerprint() -> None:
     """An episode without audio keeps NaN in the audio-share channel (the model reads 0
     there, the model-free detector judges it on its pictures alone)."""

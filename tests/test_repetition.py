@@ -5,6 +5,7 @@ import pytest
 
 from introdetect.params import RepetitionParams
 from introdetect.repetition import (
+    LEVEL_TOLERANCE,
     N_CHANNELS,
     diagonal_runs,
     episode_repetition,
@@ -166,5 +167,21 @@ def test_credits_that_start_before_the_last_fifth_are_not_the_intro():
     a, b, _ = unsupervised_detect(rep, fps, 1.0, 30.0, 0.5, late=late)
     assert abs(a - 10.0) <= 0.5 and abs(b - 13.0) <= 0.5
     rep[140:160, 3] = 0.0  # a gap: the run before it no longer reaches the last fifth
-    a, _, _ = unsupervised_detect(rep, fps, 1.0, 30.0, 0.5, late=late)
-    assert a >= 65.0  # so nothing here says credits (a limit of the rule)
+    a, b, _ = unsupervised_detect(rep, fps, 1.0, 30.0, 0.5, late=late)
+    # the cut-off credits (0.8) are shared less widely than the intro (1.0): still the intro
+    assert abs(a - 10.0) <= 0.5 and abs(b - 13.0) <= 0.5
+
+
+def test_the_most_widely_shared_run_wins_over_a_longer_one_fewer_episodes_share():
+    """A 3 s intro every other episode repeats against a 6 s recap only half of them
+    repeat: the intro, though the recap has more share mass; among runs shared about as
+    widely (within LEVEL_TOLERANCE), the longer one."""
+    fps, n = 2.0, 200
+    rep = np.zeros((n, 5), np.float32)
+    rep[20:32, 3] = 0.5  # the recap, 10-16 s
+    rep[80:86, 3] = 1.0  # the intro, 40-43 s
+    a, b, _ = unsupervised_detect(rep, fps, 1.0, 30.0, 0.5)
+    assert abs(a - 40.0) <= 0.5 and abs(b - 43.0) <= 0.5
+    rep[20:32, 3] = 1.0 - LEVEL_TOLERANCE / 2  # shared about as widely: the longer run
+    a, b, _ = unsupervised_detect(rep, fps, 1.0, 30.0, 0.5)
+    assert abs(a - 10.0) <= 0.5 and abs(b - 16.0) <= 0.5

@@ -46,11 +46,15 @@ def extract_best_interval(
     threshold: float = 0.5,
     min_len_s: float = 1.5,
     max_len_s: float = 30.0,
+    level_tolerance: float | None = None,
 ) -> tuple[float, float, float] | None:
     """The best contiguous run of steps with ``probs >= threshold``.
 
     Runs shorter than ``min_len_s`` are ignored; a run longer than ``max_len_s`` is cut to
-    its best ``max_len_s`` window. The best run is the one with the largest probability mass.
+    its best ``max_len_s`` window. The best run is the one with the largest probability
+    mass; with ``level_tolerance``, the one with the largest mass among the runs whose mean
+    is within ``level_tolerance`` of the highest mean (the model-free detector: a run shared
+    by every other episode before a longer one shared by a few).
     Returns ``(start_s, end_s, score)`` with score = mean probability in the run, or None.
     """
     probs = np.asarray(probs, np.float64)
@@ -59,7 +63,7 @@ def extract_best_interval(
         return None
     min_steps = max(1, int(np.ceil(min_len_s * fps - 1e-9)))
     max_steps = max(min_steps, int(np.floor(max_len_s * fps + 1e-9)))
-    best = None
+    runs: list[tuple[int, int, float]] = []
     for a, b in true_runs(above):
         if b - a < min_steps:
             continue
@@ -68,9 +72,11 @@ def extract_best_interval(
             sums = c[max_steps:] - c[:-max_steps]
             off = int(np.argmax(sums))
             a, b = a + off, a + off + max_steps
-        mass = float(probs[a:b].sum())
-        if best is None or mass > best[2]:
-            best = (a, b, mass)
+        runs.append((a, b, float(probs[a:b].sum())))
+    if level_tolerance is not None and runs:
+        top = max(m / (b - a) for a, b, m in runs)
+        runs = [r for r in runs if r[2] / (r[1] - r[0]) >= top - level_tolerance]
+    best = max(runs, key=lambda r: r[2], default=None)  # the first of equal masses
     if best is None:
         return None
     a, b, mass = best
