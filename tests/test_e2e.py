@@ -177,16 +177,23 @@ def test_detect_gives_exactly_the_predict_stage_answers(project: Path, tmp_path:
     """One path: `introdetect detect` on the test folder (its own feature cache) and the
     predict stage give the same answers, and a predict.threshold change reaches both.
 
-    With ``predict.repeat_bounds`` (the default) the model's answers are narrowed by the
-    model-free ones, which depend on the episodes compared: the stage compares whole seasons
-    (training episodes too), detect the folder it is given. So the exact comparison runs
-    with it off; with it on, both must lie inside the model's own answers."""
-    narrowed, free = _preds(project), _preds(project, "test_predictions_unsupervised")
+    With ``predict.repeat_bounds`` and ``predict.repetition_first`` (the defaults) the
+    model's answers are combined with the model-free ones, which depend on the episodes
+    compared: the stage compares whole seasons (training episodes too), detect the folder
+    it is given. So the exact comparison runs with both off; with them on, each answer is
+    the model-free one (its source says so) or lies inside the model's own answer."""
+    combined, free = _preds(project), _preds(project, "test_predictions_unsupervised")
     via_detect = _detect(project, tmp_path / "n")
+    detect_sources = {
+        eid: row["source"]
+        for eid, row in json.loads((tmp_path / "n/presence.json").read_text()).items()
+    }
     original = (project / "params.yaml").read_text()
     cache = ["--cache", str(tmp_path / "a/features")]
     try:
-        out = _with_params(project, {"predict": {"repeat_bounds": False}})
+        out = _with_params(
+            project, {"predict": {"repeat_bounds": False, "repetition_first": False}}
+        )
         assert "Running stage 'predict'" in out and "Running stage 'train'" not in out
         stage = _preds(project)
         assert _detect(project, tmp_path / "a") == stage
@@ -207,16 +214,19 @@ def test_detect_gives_exactly_the_predict_stage_answers(project: Path, tmp_path:
     finally:
         (project / "params.yaml").write_text(original)
         _run([sys.executable, "-m", "dvc", "repro"], project)
-    assert _preds(project) == narrowed
-    for answers in (narrowed, via_detect):
-        assert set(answers) == set(stage)
-        for eid, iv in answers.items():  # inside the model's answer, null where it was null
-            if stage[eid] is None:
-                assert iv is None, eid
-            else:
-                assert stage[eid][0] <= iv[0] < iv[1] <= stage[eid][1], (eid, iv, stage[eid])
-    for eid, iv in narrowed.items():  # each end is the model's or the repeat's
-        assert iv is None or {iv[0], iv[1]} <= {*stage[eid], *(free[eid] or [])}, eid
+    assert _preds(project) == combined
+    assert set(combined) == set(via_detect) == set(stage)
+
+    def inside_the_model(eid: str, iv: list[float] | None) -> bool:
+        if stage[eid] is None:
+            return iv is None
+        return iv is not None and stage[eid][0] <= iv[0] < iv[1] <= stage[eid][1]
+
+    for eid, iv in combined.items():  # the repeat's answer where it has one
+        assert iv == free[eid] if free[eid] is not None else inside_the_model(eid, iv), eid
+    for eid, iv in via_detect.items():
+        if ", model " not in detect_sources[eid]:  # not the model-free answer: the model's
+            assert inside_the_model(eid, iv), (eid, iv, stage[eid], detect_sources[eid])
 
 
 def test_editing_a_stage_module_reruns_only_that_stage(project: Path):

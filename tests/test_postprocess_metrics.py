@@ -1,8 +1,11 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
-from introdetect.decision import Detection, with_repeat_bounds
+from introdetect.decision import Detection, combine, with_repeat_bounds
 from introdetect.metrics import episode_scores, interval_iou, summarize
+from introdetect.params import PredictParams
 from introdetect.postprocess import extract_best_interval, smooth_predictions
 
 
@@ -111,3 +114,33 @@ def test_repeat_bounds_narrow_the_model_where_both_agree_on_the_place():
     for eid in ("brief", "elsewhere", "free_none"):
         assert got[eid] == model[[d.episode_id for d in model].index(eid)], eid
     assert got["none"].interval is None
+
+
+def test_repetition_first_takes_the_repeat_wherever_it_answers():
+    def det(eid: str, interval, source: str, presence: float = 0.9) -> Detection:
+        return Detection(eid, interval, presence, 0.8, source, np.zeros(4), 2.0)
+
+    model = [
+        det("both", (20.0, 31.0), "steps"),
+        det("model_null", None, "absent", 0.2),  # a series the model never saw
+        det("free_null", (5.0, 9.0), "steps"),
+        det("alone", (5.0, 9.0), "steps"),  # no other episode to compare with
+    ]
+    free = [
+        det("both", (19.6, 28.4), "repetition+audio", 1.0),
+        det("model_null", (3.0, 8.0), "repetition+audio", 0.5),
+        det("free_null", None, "repetition+audio", 0.0),
+        det("alone", None, "alone in its series 'x'", 0.0),
+    ]
+    pp = PredictParams()
+    got = {d.episode_id: d for d in combine(model, free, pp)}
+    assert got["both"].interval == (19.6, 28.4)
+    assert got["both"].source == "repetition+audio, model steps+repetition"
+    assert got["model_null"].interval == (3.0, 8.0) and got["model_null"].presence == 0.2
+    assert got["free_null"].interval == (5.0, 9.0) and got["free_null"].source == "steps"
+    assert got["alone"].interval == (5.0, 9.0)
+    only_bounds = dataclasses.replace(pp, repetition_first=False)
+    got = {d.episode_id: d for d in combine(model, free, only_bounds)}
+    assert got["both"].interval == (20.0, 28.4) and got["model_null"].interval is None
+    neither = dataclasses.replace(only_bounds, repeat_bounds=False)
+    assert all(a is b for a, b in zip(combine(model, free, neither), model, strict=True))

@@ -11,6 +11,9 @@ model-free paths use this module without loading the model's code.
   (:mod:`introdetect.refine`), so answers are sharper than the whole-second labels.
 * :func:`with_repeat_bounds` -- a trained model's answer narrowed to the part the season
   repeats (``predict.repeat_bounds``).
+* :func:`repetition_first` -- the model-free answer wherever it finds an intro, the model's
+  only where it finds none (``predict.repetition_first``).
+* :func:`combine` -- the two above as ``predict.*`` asks.
 """
 
 from __future__ import annotations
@@ -191,3 +194,33 @@ def with_repeat_bounds(
                 d = dataclasses.replace(d, interval=(a, b), source=f"{d.source}+repetition")
         out.append(d)
     return out
+
+
+def repetition_first(model: list[Detection], free: list[Detection]) -> list[Detection]:
+    """The model-free answer wherever it finds an intro; ``model``'s where it finds none
+    (``predict.repetition_first``). The answer's source says both: ``"repetition+audio,
+    model steps"``; the presence stays the model's.
+
+    Measured on the development set (seeds 1, 2, 4, 5, 6; 40 episodes of series the model
+    was trained on, 45 of series it never saw), mean IoU seen / unseen: the model narrowed
+    by the repetition 0.923 / 0.668, the model-free detector 0.943 / 0.806, this 0.918 /
+    0.832 -- on series it never saw, the model misses intros (null) that the season's
+    repetition finds; where the repetition finds none, the model still answers."""
+    by_id = {d.episode_id: d for d in free}
+    out = []
+    for d in model:
+        f = by_id.get(d.episode_id)
+        if f is not None and f.interval is not None:
+            d = dataclasses.replace(f, presence=d.presence, source=f"{f.source}, model {d.source}")
+        out.append(d)
+    return out
+
+
+def combine(model: list[Detection], free: list[Detection], pp: PredictParams) -> list[Detection]:
+    """A trained model's answers with the model-free ones, as ``predict.repeat_bounds`` and
+    ``predict.repetition_first`` ask (the predict stage and ``introdetect detect`` alike)."""
+    if pp.repeat_bounds:
+        model = with_repeat_bounds(model, free, pp.min_len_s)
+    if pp.repetition_first:
+        model = repetition_first(model, free)
+    return model

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from introdetect.candidates import add_audio_share
-from introdetect.decision import Detection, with_repeat_bounds, write_detections
+from introdetect.decision import Detection, combine, write_detections
 from introdetect.errors import IntrodetectError, OutputError, describe_os_error
 from introdetect.export import export_all
 from introdetect.fastpath import audio_first_features
@@ -244,7 +244,7 @@ def _detect(run: _Run, ok: list[tuple[str, Path]], seasons: dict[str, str]) -> l
     rep_dir = run.out / "repetition"
     ids = [eid for eid, _ in ok]
     videos = dict(ok)
-    bounds = run.model is not None and p.predict.repeat_bounds
+    bounds = run.model is not None and (p.predict.repeat_bounds or p.predict.repetition_first)
     if run.model is None or run.meta.get("repetition") or bounds:
         if run.sound_only:  # no pictures to compare: the sound's share alone is filled in
             reps = {eid: empty_channels(run.n_steps[eid]) for eid in ids}
@@ -269,7 +269,7 @@ def _detect(run: _Run, ok: list[tuple[str, Path]], seasons: dict[str, str]) -> l
         free = unsupervised_episodes(
             ids, rep_dir, cache, p.predict, p.repetition, seasons, videos, run.sound_only
         )
-        return with_repeat_bounds(dets, free, p.predict.min_len_s)
+        return combine(dets, free, p.predict)
     return unsupervised_episodes(
         ids, rep_dir, cache, p.predict, p.repetition, seasons, videos, run.sound_only
     )

@@ -209,6 +209,9 @@ class PredictParams:
     # a trained model's answer narrowed to where it overlaps the model-free answer (the
     # repeated part's edges are sample-exact; the model's are 0.5 s steps, smoothed)
     repeat_bounds: bool = True
+    # with a trained model: the model-free answer wherever it finds an intro, the model's
+    # (narrowed by repeat_bounds) only where it finds none (introdetect.decision)
+    repetition_first: bool = True
 
 
 @dataclass(frozen=True)

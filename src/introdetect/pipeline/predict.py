@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from introdetect.decision import with_repeat_bounds, write_detections
+from introdetect.decision import combine, write_detections
 from introdetect.index import read_index
 from introdetect.inference import predict_episodes
 from introdetect.modelfree import unsupervised_episodes
@@ -41,8 +41,7 @@ def run(
     free = unsupervised_episodes(
         ids, repetition, features, p.predict, p.repetition, seasons, videos
     )
-    if p.predict.repeat_bounds:
-        dets = with_repeat_bounds(dets, free, p.predict.min_len_s)
+    dets = combine(dets, free, p.predict)
     write_detections(dets, out, presence)
     write_detections(free, unsupervised)
     return {"episodes": len(dets), "with_intro": sum(d.interval is not None for d in dets)}
