@@ -38,13 +38,18 @@ featurize_many([(v.stem, v) for v in vids], sys.argv[2], load_backbone("random",
 
 
 def _kill_when(proc: subprocess.Popen, ready, timeout: float = 120.0) -> None:
+    """SIGKILL ``proc`` once ``ready()``; killed too when the wait fails (a loaded machine),
+    so a failed test never leaves it running."""
     t0 = time.time()
-    while not ready():
-        assert proc.poll() is None, "finished before it could be interrupted"
-        assert time.time() - t0 < timeout
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    try:
+        while not ready():
+            assert proc.poll() is None, "finished before it could be interrupted"
+            assert time.time() - t0 < timeout, f"not ready after {timeout} s"
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def test_sigkill_mid_featurize_then_rerun_equals_uninterrupted(tmp_path):

@@ -203,8 +203,9 @@ class PredictParams:
     season_consistent: bool = True  # one intro length per season (introdetect.decision)
     refine: bool = True  # snap boundaries to the nearest cut or fade in the video
     refine_search_s: float = 1.5  # how far from the coarse boundary to look
-    # the model-free detector's share of a step is the mean of how often its picture and its
-    # sound (audio fingerprint, introdetect.candidates.step_share) repeat in other episodes
+    # the model-free detector's share of a step weighs how often its sound (audio
+    # fingerprint, introdetect.candidates.step_share; modelfree.SOUND_WEIGHT) and its
+    # picture repeat in other episodes
     model_free_audio: bool = True
     # a trained model's answer narrowed to where it overlaps the model-free answer (the
     # repeated part's edges are sample-exact; the model's are 0.5 s steps, smoothed)
