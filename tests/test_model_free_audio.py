@@ -58,6 +58,26 @@ def _store(tmp: Path, eid: str, rep: np.ndarray, duration: float) -> None:
         f.attrs.update({"fps": FPS, "duration_s": duration, "window_s": 600.0})
 
 
+def _pictures(n_steps: int, spans: list[tuple[float, float]]) -> np.ndarray:
+    """Repetition channels [n_steps, N_CHANNELS] whose picture share is 1 in each
+    ``(start_s, length_s)`` span."""
+    rep = np.zeros((n_steps, N_CHANNELS), np.float32)
+    for start, length in spans:
+        rep[int(start * FPS) : int((start + length) * FPS), 3] = 1.0
+    return rep
+
+
+def _season(tmp: Path, reps: dict, prints: dict, duration: float):
+    """One series of ``reps`` with the sound's channels from ``prints``, stored under
+    ``tmp``: ``(groups, repetition params, predict params without refinement)``."""
+    groups = {eid: "show" for eid in reps}
+    rp = RepetitionParams()
+    add_audio_share(reps, groups, prints, FPS, rp)
+    for eid in reps:
+        _store(tmp, eid, reps[eid], duration)
+    return groups, rp, dataclasses.replace(PredictParams(), refine=False)
+
+
 def test_a_shot_that_repeats_only_in_picture_is_not_the_intro(tmp_path: Path) -> None:
     """Each episode: an establishing shot (picture repeats in every episode, 6 s) and the
     intro (picture and sound repeat, 4 s). Pictures alone pick the longer shot; with the
@@ -68,19 +88,9 @@ def test_a_shot_that_repeats_only_in_picture_is_not_the_intro(tmp_path: Path) ->
     intro_at = {"s01e01": 20.0, "s01e02": 50.0, "s01e03": 5.0}
     shot_at = {"s01e01": 70.0, "s01e02": 10.0, "s01e03": 60.0}
     for eid in ids:
-        rep = np.zeros((240, N_CHANNELS), np.float32)
-        a, b = int(intro_at[eid] * FPS), int((intro_at[eid] + 4) * FPS)
-        rep[a:b, 3] = 1.0
-        a, b = int(shot_at[eid] * FPS), int((shot_at[eid] + 6) * FPS)
-        rep[a:b, 3] = 1.0
-        reps[eid] = rep
+        reps[eid] = _pictures(240, [(intro_at[eid], 4.0), (shot_at[eid], 6.0)])
         prints[eid] = _prints(rng, 120, theme, intro_at[eid])
-    groups = {eid: "show" for eid in ids}
-    rp = RepetitionParams()
-    add_audio_share(reps, groups, prints, FPS, rp)
-    for eid in ids:
-        _store(tmp_path, eid, reps[eid], 120.0)
-    pp = dataclasses.replace(PredictParams(), refine=False)
+    groups, rp, pp = _season(tmp_path, reps, prints, 120.0)
     both = unsupervised_episodes(ids, tmp_path / "rep", tmp_path / "feat", pp, rp, groups)
     for d in both:
         assert abs(d.interval[0] - intro_at[d.episode_id]) <= 0.5, d
@@ -100,17 +110,9 @@ def test_where_the_sound_repeats_only_in_the_credits_there_is_no_intro(tmp_path:
     ids, prints, reps = ["s01e01", "s01e02", "s01e03"], {}, {}
     shot_at = {"s01e01": 30.0, "s01e02": 10.0, "s01e03": 50.0}
     for eid in ids:
-        rep = np.zeros((200, N_CHANNELS), np.float32)
-        a, b = int(shot_at[eid] * FPS), int((shot_at[eid] + 6) * FPS)
-        rep[a:b, 3] = 1.0
-        reps[eid] = rep
+        reps[eid] = _pictures(200, [(shot_at[eid], 6.0)])
         prints[eid] = _prints(rng, 100, theme, 88.0)  # the credits, 88-98 s of 100
-    groups = {eid: "show" for eid in ids}
-    rp = RepetitionParams()
-    add_audio_share(reps, groups, prints, FPS, rp)
-    for eid in ids:
-        _store(tmp_path, eid, reps[eid], 100.0)
-    pp = dataclasses.replace(PredictParams(), refine=False)
+    groups, rp, pp = _season(tmp_path, reps, prints, 100.0)
     dets = unsupervised_episodes(ids, tmp_path / "rep", tmp_path / "feat", pp, rp, groups)
     assert [d.interval for d in dets] == [None] * 3
     for eid in ids:  # the sound repeats nowhere: the recurring scene is all there is
