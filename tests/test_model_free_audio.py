@@ -236,3 +236,18 @@ def test_an_ident_glued_to_the_intro_is_split_off(tmp_path: Path) -> None:
     for d in sound:
         assert abs(d.interval[0] - intro_at[d.episode_id]) <= 0.5, d
         assert abs(d.interval[1] - intro_at[d.episode_id] - 6) <= 0.5, d
+
+
+def test_the_season_step_sees_no_credits_that_run_into_the_last_fifth(tmp_path: Path) -> None:
+    """The curve a model-free answer carries (what the season step re-decides on) is zero
+    over long credits that start before the last fifth and run into it, not only in the
+    last fifth: re-deciding an off-length answer there cannot pick the credits."""
+    rng = np.random.default_rng(4)
+    ids = ["s01e01", "s01e02", "s01e03"]
+    reps = {eid: _pictures(200, [(10.0, 3.0), (60.0, 40.0)]) for eid in ids}  # intro, credits
+    prints = {eid: _prints(rng, 100, np.zeros(0, np.uint16), 0.0) for eid in ids}
+    groups, rp, pp = _season(tmp_path, reps, prints, 100.0)
+    for d in unsupervised_episodes(ids, tmp_path / "rep", tmp_path / "feat", pp, rp, groups):
+        assert abs(d.interval[0] - 10.0) <= 0.5 and abs(d.interval[1] - 13.0) <= 0.5, d
+        assert d.probs[int(11.5 * FPS)] > 0.5
+        assert d.probs[int(60.5 * FPS) :].max() == 0.0, d.probs[int(60.5 * FPS) :]
