@@ -244,15 +244,16 @@ def _detect(run: _Run, ok: list[tuple[str, Path]], seasons: dict[str, str]) -> l
     rep_dir = run.out / "repetition"
     ids = [eid for eid, _ in ok]
     videos = dict(ok)
-    bounds = run.model is not None and (p.predict.repeat_bounds or p.predict.repetition_first)
-    if run.model is None or run.meta.get("repetition") or bounds:
+    # the model's answers are combined with the model-free ones (decision.combine)
+    combined = run.model is not None and (p.predict.repeat_bounds or p.predict.repetition_first)
+    if run.model is None or run.meta.get("repetition") or combined:
         if run.sound_only:  # no pictures to compare: the sound's share alone is filled in
             reps = {eid: empty_channels(run.n_steps[eid]) for eid in ids}
         else:
             reps = compute_repetition(
                 [(eid, seasons[eid], cache / f"{eid}.h5") for eid, _ in ok], p.repetition
             )
-        free = (run.model is None or bounds) and (p.predict.model_free_audio or run.sound_only)
+        free = (run.model is None or combined) and (p.predict.model_free_audio or run.sound_only)
         if free or run.meta.get("audio_share"):
             prints = run.prints or fingerprints(videos, p.features.window_s)
             add_audio_share(reps, seasons, prints, p.features.fps, p.repetition)
@@ -264,7 +265,7 @@ def _detect(run: _Run, ok: list[tuple[str, Path]], seasons: dict[str, str]) -> l
         dets = predict_episodes(
             run.model, run.meta, ids, cache, rep_dir, p.predict, seasons, videos
         )
-        if not bounds:
+        if not combined:
             return dets
         free = unsupervised_episodes(
             ids, rep_dir, cache, p.predict, p.repetition, seasons, videos, run.sound_only
