@@ -35,12 +35,19 @@ class FrameChanges:
     """Frame start times in a span and how much the picture changed at each frame."""
 
     times: np.ndarray  # [N] seconds, frame start times (playback timeline)
-    change: np.ndarray  # [N] mean |difference| to the previous frame, 0..1 (0 for the first)
+    change: np.ndarray  # [N] mean |difference| to the previous frame, 0..1 (the first frame:
+    # 0, or its difference from black when it is the file's first picture)
     luma: np.ndarray  # [N] mean brightness 0..1
 
 
-def frame_changes(path: str | Path, t0: float, t1: float) -> FrameChanges:
-    """Decode ``[t0, t1]`` of ``path``'s video at its native rate (seeking first)."""
+def frame_changes(
+    path: str | Path, t0: float, t1: float, start_is_cut: bool = False
+) -> FrameChanges:
+    """Decode ``[t0, t1]`` of ``path``'s video at its native rate (seeking first).
+
+    With ``start_is_cut``, when the span starts at the beginning of playback, the first
+    picture counts as a cut from black: an intro that opens the episode starts there, not
+    at its first inner cut."""
     container = open_container(path)
     try:
         v = pick_video_stream(container, path)
@@ -70,6 +77,8 @@ def frame_changes(path: str | Path, t0: float, t1: float) -> FrameChanges:
     stack = np.stack([thumbs[i] for i in order])
     change = np.zeros(len(stack), np.float32)
     change[1:] = np.abs(np.diff(stack, axis=0)).mean(axis=(1, 2))
+    if start_is_cut and t0 <= 0.0:  # nothing plays before the first picture
+        change[0] = float(stack[0].mean())
     return FrameChanges(np.asarray(times)[order], change, stack.mean(axis=(1, 2)))
 
 
@@ -104,8 +113,8 @@ def refine_interval(
     a, b = interval
     moved = 0
     out = []
-    for t in (a, b):
-        fc = frame_changes(path, t - search_s - 0.1, t + search_s + 0.1)
+    for t, is_start in ((a, True), (b, False)):
+        fc = frame_changes(path, t - search_s - 0.1, t + search_s + 0.1, start_is_cut=is_start)
         snapped = snap_time(fc, t, search_s)
         moved += snapped is not None
         out.append(t if snapped is None else snapped)
