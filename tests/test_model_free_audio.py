@@ -203,6 +203,24 @@ def test_realignments_are_where_the_repeat_changes_place() -> None:
     assert realignments(off) == []
 
 
+def test_a_theme_heard_twice_in_the_other_episode_is_no_realignment() -> None:
+    """The intro's theme repeats at the other episode's intro (offset 900) and, from its
+    second half on, again under its end credits (offset 5000, preferred there): the
+    preferred copy changes at frame 150 but the intro still matches on, so no split; an
+    ident whose match ends where the intro's begins still splits."""
+    offs = np.array([5000, 900, 0], np.int64)
+    masks = np.zeros((3, 400), bool)
+    masks[0, 150:300] = True  # the credits replay the theme's second half
+    masks[1, 100:300] = True  # the other episode's intro, all of it
+    off = np.full(400, NO_MATCH, np.int64)
+    off[100:150], off[150:300] = 900, 5000
+    assert realignments(off) == [149]  # without the matches: taken for a realignment
+    assert realignments(off, (offs, masks)) == []
+    masks[2, 0:100] = True  # an ident before the intro, apart in the other episode
+    off[0:100] = 0
+    assert realignments(off, (offs, masks)) == [99]
+
+
 def test_an_ident_glued_to_the_intro_is_split_off(tmp_path: Path) -> None:
     """Every episode opens with the same 3 s studio ident; in two of four the 6 s intro
     follows it at once, in the others after a cold open. The sound repeats all through

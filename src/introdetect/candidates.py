@@ -79,23 +79,40 @@ def offset_votes(a: np.ndarray, b: np.ndarray) -> list[tuple[int, int]]:
 NO_MATCH = np.iinfo(np.int64).min  # frame_offsets: the frame repeats nowhere
 
 
-def frame_offsets(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def offset_matches(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The offsets (in frames, most voted first: :func:`offset_votes`) at which some of
+    ``a`` repeats in ``b``, int64 [K], and where each matches, bool [K, len(a)] (the bit
+    error rate, averaged over :data:`SMOOTH` frames, under :data:`BER_MAX`)."""
+    offs, masks = [], []
+    if len(a) >= SMOOTH and len(b) >= SMOOTH:
+        kernel = np.ones(SMOOTH) / SMOOTH
+        for off, n in offset_votes(a, b):
+            if n < MIN_VOTES:
+                break
+            i0, i1 = max(0, -off), min(len(a), len(b) - off)
+            if i1 - i0 < SMOOTH:
+                continue
+            ber = np.convolve(_ber(a[i0:i1], b[i0 + off : i1 + off]), kernel, mode="same")
+            m = np.zeros(len(a), bool)
+            m[i0:i1] = ber < BER_MAX
+            if m.any():
+                offs.append(off)
+                masks.append(m)
+    if not offs:
+        return np.zeros(0, np.int64), np.zeros((0, len(a)), bool)
+    return np.asarray(offs, np.int64), np.stack(masks)
+
+
+def frame_offsets(
+    a: np.ndarray, b: np.ndarray, matches: tuple[np.ndarray, np.ndarray] | None = None
+) -> np.ndarray:
     """int64 [len(a)]: the offset (in frames) at which each frame of ``a`` repeats in ``b``
     -- the most voted one where several match (a theme's repeated bars also match a bar
-    later) -- or :data:`NO_MATCH`."""
+    later) -- or :data:`NO_MATCH`. ``matches``: :func:`offset_matches` of the pair."""
+    offs, masks = offset_matches(a, b) if matches is None else matches
     out = np.full(len(a), NO_MATCH, np.int64)
-    if len(a) < SMOOTH or len(b) < SMOOTH:
-        return out
-    kernel = np.ones(SMOOTH) / SMOOTH
-    for off, n in offset_votes(a, b):
-        if n < MIN_VOTES:
-            break
-        i0, i1 = max(0, -off), min(len(a), len(b) - off)
-        if i1 - i0 < SMOOTH:
-            continue
-        ber = np.convolve(_ber(a[i0:i1], b[i0 + off : i1 + off]), kernel, mode="same")
-        here = out[i0:i1]
-        here[(ber < BER_MAX) & (here == NO_MATCH)] = off
+    for off, m in zip(offs, masks, strict=True):
+        out[m & (out == NO_MATCH)] = off
     return out
 
 
@@ -147,23 +164,32 @@ def season_sound(
         share = np.zeros(n, np.float32)
         split = np.zeros(n, np.float32)
         for other in others:
-            offsets = frame_offsets(fp, prints[other])
+            matches = offset_matches(fp, prints[other])
+            offsets = frame_offsets(fp, prints[other], matches)
             offsets[fp == 0] = NO_MATCH
             hit = offsets != NO_MATCH
             share += np.bincount(step_of[hit], minlength=n)[:n] * 2 >= per_step
-            for frame in realignments(offsets):
+            for frame in realignments(offsets, matches):
                 split[step_of[frame]] += 1
         k = max(1, len(others))
         out[eid] = (share / k, split / k)
     return out
 
 
-def realignments(offsets: np.ndarray) -> list[int]:
+def realignments(
+    offsets: np.ndarray, matches: tuple[np.ndarray, np.ndarray] | None = None
+) -> list[int]:
     """Frames where the sound stops repeating at one offset and repeats at another within a
     second (:func:`frame_offsets`; each side at least :data:`SMOOTH` frames long): the
     middle of the gap between the two, where a studio ident ends and the intro begins in an
     episode that plays the two apart elsewhere. Smoothing the bit error rate blurs each edge
-    by up to half a second, the same way on both sides, so the middle stays put."""
+    by up to half a second, the same way on both sides, so the middle stays put.
+
+    With ``matches`` (:func:`offset_matches` of the pair) only where the two pieces are
+    apart in the other episode: the new offset does not match the second before the frame
+    and the old one does not match the second after it. Where both go on matching, the
+    sound repeats twice there (the theme at the intro and again under the end credits) and
+    only the preferred copy changed: nothing to split."""
     hit = np.flatnonzero(offsets != NO_MATCH)
     if hit.size == 0:
         return []
@@ -175,11 +201,30 @@ def realignments(offsets: np.ndarray) -> list[int]:
         for a, b in zip(bounds[:-1], bounds[1:], strict=True)
         if b - a >= SMOOTH
     ]
-    return [
-        (end + start) // 2
+    found = [
+        ((end + start) // 2, o1, o2)
         for (_, end, o1), (start, _, o2) in zip(runs[:-1], runs[1:], strict=True)
         if abs(o2 - o1) > 2 and start - end <= 2 * SMOOTH
     ]
+    if matches is None:
+        return [f for f, _, _ in found]
+    return [f for f, o1, o2 in found if _apart(f, o1, o2, *matches)]
+
+
+def _apart(frame: int, old: int, new: int, offs: np.ndarray, masks: np.ndarray) -> bool:
+    """Whether ``new`` does not match over most of the second before ``frame`` and ``old``
+    not over most of the second after it (offsets within 2 frames count as one)."""
+    h = SMOOTH // 2
+
+    def matched(off: int, lo: int, hi: int) -> float:
+        near = np.abs(offs - off) <= 2
+        span = masks[near, max(0, lo) : max(0, hi)]
+        return float(span.any(0).mean()) if span.size else 0.0
+
+    return (
+        matched(new, frame - SMOOTH, frame - h) < 0.5
+        and matched(old, frame + h, frame + SMOOTH) < 0.5
+    )
 
 
 def add_audio_share(
