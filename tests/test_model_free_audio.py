@@ -269,3 +269,19 @@ def test_the_season_step_sees_no_credits_that_run_into_the_last_fifth(tmp_path: 
         assert abs(d.interval[0] - 10.0) <= 0.5 and abs(d.interval[1] - 13.0) <= 0.5, d
         assert d.probs[int(11.5 * FPS)] > 0.5
         assert d.probs[int(60.5 * FPS) :].max() == 0.0, d.probs[int(60.5 * FPS) :]
+
+
+def test_the_answer_ends_where_its_pictures_stop_repeating() -> None:
+    """The theme runs on for 2 s under the first shot after the intro: its sound repeats,
+    the new picture does not, so the answer ends with the intro's last repeated picture.
+    Half a second of run-on, or an answer whose pictures never repeat, stays as it is."""
+    from introdetect.modelfree import end_where_pictures_stop
+
+    picture = np.zeros(40, np.float32)
+    picture[10:18] = 1.0  # the intro's pictures repeat over 5.0-9.0 s (fps 2)
+    assert end_where_pictures_stop((5.0, 11.0), picture, 2.0, 1.0) == (5.0, 9.0)
+    assert end_where_pictures_stop((5.0, 9.5), picture, 2.0, 1.0) == (5.0, 9.5)
+    assert end_where_pictures_stop((12.0, 16.0), np.zeros(40), 2.0, 1.0) == (12.0, 16.0)
+    picture[:] = 0.0
+    picture[10] = 1.0  # what would stay is shorter than min_len_s
+    assert end_where_pictures_stop((5.0, 11.0), picture, 2.0, 1.0) == (5.0, 11.0)

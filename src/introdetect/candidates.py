@@ -34,14 +34,18 @@ from introdetect.repetition import AUDIO_SHARE, AUDIO_SPLIT, pick_others
 Ranges = list[tuple[int, int]]  # [first step, last step + 1) per range, ascending
 
 # Smoothed bit error rate under which two aligned frames are "the same". The same theme in
-# two AAC-encoded episodes measured 0.26-0.36 at its true alignment (it starts between two
-# 32 ms frames, so every frame straddles a different cut of the sound); unrelated sound sits
-# at 0.5, and a 1 s mean of ~500 bits is seven standard deviations from it at 0.3. With
-# 0.25 a 10-episode season's intro matched in about half of the other episodes.
+# two AAC-encoded episodes measured 0.26-0.36 at its true alignment with 128 ms frames (it
+# starts between two 32 ms hops, so every frame straddles a different cut of the sound),
+# 0.20-0.25 with today's 256 ms frames (``FP_N_FFT``); unrelated sound sits at 0.5, and a
+# 1 s mean of ~500 bits is seven standard deviations from it at 0.3. With 0.25 (and 128 ms
+# frames) a 10-episode season's intro matched in about half of the other episodes.
 BER_MAX = 0.30
 SMOOTH = 31  # frames (~1 s) over which the bit error rate is averaged
 MIN_VOTES = 4  # identical fingerprints an offset needs before it is checked
-TOP_OFFSETS = 20  # offsets checked per pair of episodes
+# offsets checked per pair of episodes: the intro's true offset can rank below twenty (the
+# longer fingerprint frames make a stationary sound's votes more numerous); 40 costs ~1 s
+# more per 10-episode season of 600 s windows
+TOP_OFFSETS = 40
 MAX_REPEATS = 100  # a fingerprint this frequent in an episode (a stationary sound) never votes
 _POP = np.array([bin(i).count("1") for i in range(256)], np.uint8)
 
