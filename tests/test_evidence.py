@@ -118,3 +118,21 @@ def test_refine_an_intro_that_opens_the_file_starts_at_its_first_frame(tmp_path)
     # the end of a short intro near the file start never snaps to the first frame
     (a, b), _ = refine_interval(clip, (0.3, 1.0), search_s=1.5)
     assert b >= 0.8
+
+
+def test_refine_prefers_the_cut_beside_the_coarse_boundary_to_a_stronger_one_inside(tmp_path):
+    """A soft cut at 4.0 s (the intro's start) beside the coarse start 4.1 s, a hard cut
+    between two shots of the intro at 5.0 s: the coarse boundary is good to about a step
+    (0.5 s), so the soft cut wins though the hard one is three times as strong."""
+    levels = [(100, 0), (140, 40), (250, 110)]  # (grey, blue) per shot
+
+    def frames():
+        for i in range(250):
+            g, b = levels[0 if i < 100 else (1 if i < 125 else 2)]
+            f = np.full((54, 64, 3), g, np.uint8)
+            f[..., 2] = b
+            yield f + np.uint8(i % 3)
+
+    clip = encode_h264(tmp_path / "c.mp4", frames())
+    (a, _), _ = refine_interval(clip, (4.1, 8.0), search_s=1.5, step_s=0.5)
+    assert a == 4.0

@@ -115,7 +115,8 @@ def refine_all(dets: list[Detection], videos: dict[str, Path], search_s: float) 
             out.append(d)
             continue
         try:
-            iv, moved = refine_interval(video, d.interval, search_s)
+            step_s = 1.0 / d.fps if d.fps > 0 else 0.5
+            iv, moved = refine_interval(video, d.interval, search_s, step_s)
         except MediaError as e:
             log.warning("refine: %s", e)
             iv, moved = d.interval, 0

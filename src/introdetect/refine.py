@@ -82,9 +82,16 @@ def frame_changes(
     return FrameChanges(np.asarray(times)[order], change, stack.mean(axis=(1, 2)))
 
 
-def snap_time(fc: FrameChanges, t: float, search_s: float) -> float | None:
+def snap_time(fc: FrameChanges, t: float, search_s: float, step_s: float = 0.5) -> float | None:
     """The start time of the frame after the clearest cut (or the first non-black frame
-    after a fade) within ``search_s`` of ``t``; None when no edge stands out."""
+    after a fade) within ``search_s`` of ``t``; None when no edge stands out.
+
+    ``t`` came from a grid of ``step_s`` steps and is good to about one step, so a cut's
+    strength is weighed by a Gaussian of its distance with that spread: one a step away
+    counts 0.61 of one at ``t``, two steps away 0.14. A strong cut between two shots of the
+    intro a second inside it then no longer wins over the intro's own, weaker, cut beside
+    the coarse boundary (development set, model-free, seeds 1, 2, 4, 5, 6: unseen mean IoU
+    0.836 -> 0.855 against the former 1 / (1 + distance / search_s) weight)."""
     if len(fc.times) < 3:
         return None
     near = np.abs(fc.times - t) <= search_s
@@ -92,7 +99,7 @@ def snap_time(fc: FrameChanges, t: float, search_s: float) -> float | None:
         return None
     floor = float(np.median(fc.change[1:])) + 1e-3
     # a cut: a change far above the typical frame-to-frame change, preferring nearer ones
-    score = fc.change / floor / (1.0 + np.abs(fc.times - t) / search_s)
+    score = fc.change / floor * np.exp(-0.5 * ((fc.times - t) / step_s) ** 2)
     score[~near] = 0.0
     k = int(np.argmax(score))
     if fc.change[k] > max(4.0 * floor, 0.04):
@@ -106,16 +113,17 @@ def snap_time(fc: FrameChanges, t: float, search_s: float) -> float | None:
 
 
 def refine_interval(
-    path: str | Path, interval: tuple[float, float], search_s: float = 1.5
+    path: str | Path, interval: tuple[float, float], search_s: float = 1.5, step_s: float = 0.5
 ) -> tuple[tuple[float, float], int]:
-    """``interval`` with each boundary snapped to a nearby cut or fade where there is one;
-    also how many of the two boundaries moved."""
+    """``interval`` with each boundary snapped to a nearby cut or fade where there is one
+    (``step_s``: the step of the grid the interval was chosen on, :func:`snap_time`); also
+    how many of the two boundaries moved."""
     a, b = interval
     moved = 0
     out = []
     for t, is_start in ((a, True), (b, False)):
         fc = frame_changes(path, t - search_s - 0.1, t + search_s + 0.1, start_is_cut=is_start)
-        snapped = snap_time(fc, t, search_s)
+        snapped = snap_time(fc, t, search_s, step_s)
         moved += snapped is not None
         out.append(t if snapped is None else snapped)
     if out[1] - out[0] < 0.5:  # snapping must not collapse the intro
