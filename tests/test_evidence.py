@@ -86,17 +86,22 @@ def test_season_consistency_fixes_the_odd_length_out():
     assert best_window(curve, 2.0, 6.0)[:2] == (10.0, 16.0)
 
 
-def test_refine_snaps_to_the_cut(tmp_path):
-    """Coarse boundaries half a second off move to the cuts at 4.0 s and 9.0 s (25 fps)."""
-    rng = np.random.default_rng(3)
+def _three_shots(tmp_path, seed: int, frames: int, cuts: tuple[int, int]):
+    """A 25 fps clip of three random 3x4 colour-block shots, cut at frames ``cuts``."""
+    rng = np.random.default_rng(seed)
     shots = [rng.integers(0, 255, (3, 4, 3), dtype=np.uint8) for _ in range(3)]
 
-    def frames():
-        for i in range(300):
-            k = 0 if i < 100 else (1 if i < 225 else 2)
+    def gen():
+        for i in range(frames):
+            k = 0 if i < cuts[0] else (1 if i < cuts[1] else 2)
             yield np.kron(shots[k], np.ones((18, 16, 1), np.uint8)) + np.uint8(i % 3)
 
-    clip = encode_h264(tmp_path / "c.mp4", frames())
+    return encode_h264(tmp_path / "c.mp4", gen())
+
+
+def test_refine_snaps_to_the_cut(tmp_path):
+    """Coarse boundaries half a second off move to the cuts at 4.0 s and 9.0 s (25 fps)."""
+    clip = _three_shots(tmp_path, 3, 300, (100, 225))
     (a, b), moved = refine_interval(clip, (4.5, 8.5), search_s=1.5)
     assert moved == 2 and (a, b) == (4.0, 9.0)
 
@@ -104,15 +109,7 @@ def test_refine_snaps_to_the_cut(tmp_path):
 def test_refine_an_intro_that_opens_the_file_starts_at_its_first_frame(tmp_path):
     """An intro playing from the first frame, with an inner cut at 0.8 s: the start stays at
     0.0 (a cut from black) instead of moving to the inner cut; the end still snaps to 4.0 s."""
-    rng = np.random.default_rng(5)
-    shots = [rng.integers(0, 255, (3, 4, 3), dtype=np.uint8) for _ in range(3)]
-
-    def frames():
-        for i in range(200):
-            k = 0 if i < 20 else (1 if i < 100 else 2)
-            yield np.kron(shots[k], np.ones((18, 16, 1), np.uint8)) + np.uint8(i % 3)
-
-    clip = encode_h264(tmp_path / "c.mp4", frames())
+    clip = _three_shots(tmp_path, 5, 200, (20, 100))
     (a, b), moved = refine_interval(clip, (0.3, 4.5), search_s=1.5)
     assert (a, b) == (0.0, 4.0) and moved == 2
     # the end of a short intro near the file start never snaps to the first frame
