@@ -206,7 +206,8 @@ def repetition_first(model: list[Detection], free: list[Detection]) -> list[Dete
     was trained on, 45 of series it never saw), mean IoU seen / unseen: the model narrowed
     by the repetition 0.923 / 0.668, the model-free detector 0.943 / 0.806, this 0.918 /
     0.832 -- on series it never saw, the model misses intros (null) that the season's
-    repetition finds; where the repetition finds none, the model still answers."""
+    repetition finds; where the repetition finds none, the model still answers. (Session
+    10, with the sharper repetition: 0.939 / 0.708, 0.989 / 0.855, this 0.964 / 0.855.)"""
     by_id = {d.episode_id: d for d in free}
     out = []
     for d in model:
