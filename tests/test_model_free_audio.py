@@ -256,6 +256,26 @@ def test_an_ident_glued_to_the_intro_is_split_off(tmp_path: Path) -> None:
         assert abs(d.interval[1] - intro_at[d.episode_id] - 6) <= 0.5, d
 
 
+def test_the_piece_that_opens_the_episode_is_the_ident_not_the_intro() -> None:
+    """A 4 s ident every other episode opens with (share 1.0), glued to a 3 s intro two in
+    three of them repeat (share 0.67), split where the sound realigns: the intro stays,
+    though the ident holds more share. The same pieces later in the episode (a recap shot,
+    then the intro): the piece with more share stays."""
+    from introdetect.repetition import unsupervised_detect
+
+    def rep(start: int) -> np.ndarray:
+        r = np.zeros((200, N_CHANNELS), np.float32)
+        r[start : start + 8, 3] = 1.0
+        r[start + 8 : start + 14, 3] = 2 / 3
+        r[start + 8, AUDIO_SPLIT] = 2 / 3
+        return r
+
+    a, b, _ = unsupervised_detect(rep(0), FPS, 1.0, 30.0, 0.5, smooth_s=0.0)
+    assert (a, b) == (4.0, 7.0)
+    a, b, _ = unsupervised_detect(rep(40), FPS, 1.0, 30.0, 0.5, smooth_s=0.0)
+    assert (a, b) == (20.0, 24.0)
+
+
 def test_the_season_step_sees_no_credits_that_run_into_the_last_fifth(tmp_path: Path) -> None:
     """The curve a model-free answer carries (what the season step re-decides on) is zero
     over long credits that start before the last fifth and run into it, not only in the
