@@ -29,7 +29,7 @@ import numpy as np
 from introdetect.features.audio import FP_HOP, FP_N_FFT, FP_SR
 from introdetect.params import RepetitionParams
 from introdetect.postprocess import true_runs
-from introdetect.repetition import AUDIO_SHARE, AUDIO_SPLIT, pick_others
+from introdetect.repetition import AUDIO_SHARE, AUDIO_SPLIT, Copies, pick_others
 
 Ranges = list[tuple[int, int]]  # [first step, last step + 1) per range, ascending
 
@@ -153,13 +153,16 @@ def season_sound(
     n_steps: dict[str, int],
     fps: float,
     cfg: RepetitionParams,
-) -> dict[str, tuple[np.ndarray, np.ndarray] | None]:
-    """Per episode ``(share, split)``, float32 [T] each, None without audio: ``share`` as in
-    :func:`step_share`; ``split``, the share of the same others in which the sound's repeat
-    changes place at the step (:func:`realignments`: an ident at the start of both
-    episodes, then the intro that one of them plays after a cold open)."""
+) -> dict[str, tuple[np.ndarray, np.ndarray, Copies] | None]:
+    """Per episode ``(share, split, copies)``, None without audio: ``share`` (float32 [T])
+    as in :func:`step_share`; ``split`` (float32 [T]), the share of the same others in
+    which the sound's repeat changes place at the step (:func:`realignments`: an ident at
+    the start of both episodes, then the intro that one of them plays after a cold open);
+    ``copies``, per other episode compared, every place there where a run of its steps
+    repeats (:func:`copy_runs`: the intro's theme repeats at the other's intro and again
+    under its end credits)."""
     ids = [eid for eid in prints if prints[eid] is not None and np.any(prints[eid])]
-    out: dict[str, tuple[np.ndarray, np.ndarray] | None] = {eid: None for eid in prints}
+    out: dict[str, tuple[np.ndarray, np.ndarray, Copies] | None] = {eid: None for eid in prints}
     for eid in ids:
         n, fp = n_steps[eid], prints[eid]
         step_of = frame_steps(len(fp), n, fps)
@@ -167,6 +170,7 @@ def season_sound(
         others = pick_others(ids, eid, cfg.max_others)
         share = np.zeros(n, np.float32)
         split = np.zeros(n, np.float32)
+        copies: Copies = {}
         for other in others:
             matches = offset_matches(fp, prints[other])
             offsets = frame_offsets(fp, prints[other], matches)
@@ -175,9 +179,37 @@ def season_sound(
             share += np.bincount(step_of[hit], minlength=n)[:n] * 2 >= per_step
             for frame in realignments(offsets, matches):
                 split[step_of[frame]] += 1
+            there = frame_steps(len(prints[other]), n_steps[other], fps)
+            copies[other] = copy_runs(matches, step_of, per_step, there)
         k = max(1, len(others))
-        out[eid] = (share / k, split / k)
+        out[eid] = (share / k, split / k, copies)
     return out
+
+
+def copy_runs(
+    matches: tuple[np.ndarray, np.ndarray],
+    step_of: np.ndarray,
+    per_step: np.ndarray,
+    there: np.ndarray,
+) -> np.ndarray:
+    """int32 [S, 3]: ``(start, end, start there)`` for every run of steps (at least one
+    second of frames: :data:`SMOOTH`) in which at least half of each step's frames repeat
+    in the other episode at one of ``matches``' offsets (:func:`offset_matches`), and the
+    step there where the copy of its first frame lies. ``step_of``: each frame's step
+    (:func:`frame_steps`); ``per_step``: frames per step; ``there``: the other episode's
+    frames' steps. Silent frames (fingerprint 0) are left to the offsets' masks."""
+    n = len(per_step)
+    rows = []
+    for off, mask in zip(*matches, strict=True):
+        steps = np.bincount(step_of[mask], minlength=n)[:n] * 2 >= per_step
+        for a, b in true_runs(steps):
+            frames = np.flatnonzero(mask & (step_of >= a) & (step_of < b))
+            if frames.size < SMOOTH:
+                continue
+            first = int(frames[0]) + int(off)
+            if 0 <= first < len(there):
+                rows.append((a, b, int(there[first]) - (int(step_of[frames[0]]) - a)))
+    return np.asarray(rows, np.int32).reshape(-1, 3)
 
 
 def realignments(
@@ -237,13 +269,16 @@ def add_audio_share(
     prints: dict[str, np.ndarray | None],
     fps: float,
     cfg: RepetitionParams,
-) -> None:
+) -> dict[str, Copies]:
     """Fill the sound's channels (share and split) of the repetition channels ``reps`` (in
     place) with :func:`season_sound` per series; an episode without a fingerprint (no audio,
-    unreadable audio, or not in ``prints``) gets NaN there."""
+    unreadable audio, or not in ``prints``) gets NaN there. Returns each episode's copies
+    (:func:`season_sound`; ``{}`` without audio), for the season's agreement
+    (:mod:`introdetect.agreement`)."""
     groups: dict[str, list[str]] = defaultdict(list)
     for eid in reps:
         groups[series_of[eid]].append(eid)
+    copies: dict[str, Copies] = {}
     for members in groups.values():
         sound = season_sound(
             {e: prints.get(e) for e in members}, {e: len(reps[e]) for e in members}, fps, cfg
@@ -252,8 +287,10 @@ def add_audio_share(
             if reps[eid].shape[1] <= AUDIO_SPLIT:  # channels from before the split one
                 reps[eid] = np.pad(reps[eid], ((0, 0), (0, AUDIO_SPLIT + 1 - reps[eid].shape[1])))
             reps[eid][:, AUDIO_SHARE : AUDIO_SPLIT + 1] = (
-                np.nan if both is None else np.stack(both, 1)
+                np.nan if both is None else np.stack(both[:2], 1)
             )
+            copies[eid] = {} if both is None else both[2]
+    return copies
 
 
 def to_ranges(mask: np.ndarray, margin: int) -> Ranges:

@@ -33,7 +33,12 @@ from introdetect.grouping import describe_groups, group_series, name_series
 from introdetect.media import MediaError, probe, show_path
 from introdetect.modelfree import unsupervised_episodes
 from introdetect.params import DataParams, Params, load_params, params_from_dict, with_identity
-from introdetect.repetition import compute_repetition, empty_channels, write_repetition
+from introdetect.repetition import (
+    compute_repetition,
+    empty_channels,
+    write_copies,
+    write_repetition,
+)
 from introdetect.scan import Skipped, scan_paths
 from introdetect.store import read_attrs, read_episode
 
@@ -254,11 +259,13 @@ def _detect(run: _Run, ok: list[tuple[str, Path]], seasons: dict[str, str]) -> l
                 [(eid, seasons[eid], cache / f"{eid}.h5") for eid, _ in ok], p.repetition
             )
         free = (run.model is None or combined) and (p.predict.model_free_audio or run.sound_only)
+        copies = {}
         if free or run.meta.get("audio_share"):
             prints = run.prints or fingerprints(videos, p.features.window_s)
-            add_audio_share(reps, seasons, prints, p.features.fps, p.repetition)
+            copies = add_audio_share(reps, seasons, prints, p.features.fps, p.repetition)
         for eid, rep in reps.items():
             write_repetition(rep, rep_dir / f"{eid}.npy")
+            write_copies(copies.get(eid, {}), rep_dir / f"{eid}.npy")
     if run.model is not None:
         from introdetect.inference import predict_episodes
 

@@ -15,9 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
+from introdetect.agreement import Steps, agree
 from introdetect.decision import ALONE, NO_AUDIO, Detection, season_decisions
 from introdetect.params import PredictParams, RepetitionParams
-from introdetect.repetition import AUDIO_SHARE, judged_share, late_steps, unsupervised_answer
+from introdetect.repetition import (
+    AUDIO_SHARE,
+    judged_share,
+    late_steps,
+    read_copies,
+    unsupervised_answer,
+)
 from introdetect.store import read_attrs
 
 # A step's share: this much of the share of episodes where its sound repeats (a sample-exact
@@ -66,6 +73,8 @@ def unsupervised_episodes(
     groups = groups or {}
     sizes = Counter(groups.values())
     found: dict[str, Detection] = {}
+    inputs: dict[str, tuple[np.ndarray, dict]] = {}
+    copies = {}
     for eid in episode_ids:
         path, feats = Path(rep_dir) / f"{eid}.npy", Path(feature_dir) / f"{eid}.h5"
         if groups and sizes[groups[eid]] == 1:  # repetition needs another episode
@@ -74,9 +83,31 @@ def unsupervised_episodes(
         elif not path.exists() or not feats.exists():
             found[eid] = Detection.missing(eid, f"{path}: no repetition features")
         else:
-            found[eid] = _answer(eid, np.load(path), read_attrs(feats), pp, rp, sound_only)
+            inputs[eid] = (np.load(path), read_attrs(feats))
+            found[eid] = _answer(eid, *inputs[eid], pp, rp, sound_only)
+            copies[eid] = read_copies(path)
     out = [found[eid] for eid in episode_ids]
+    if pp.season_agree:
+
+        def answer_within(d: Detection, span: Steps) -> Detection | None:
+            rep, attrs = inputs[d.episode_id]
+            return _answer(d.episode_id, _only(rep, span, d.fps), attrs, pp, rp, sound_only)
+
+        out = agree(out, copies, answer_within)  # only episodes with copies can move
     return season_decisions(out, pp, groups, videos, rp.min_share)
+
+
+def _only(rep: np.ndarray, span: Steps, fps: float, margin_s: float = 1.0) -> np.ndarray:
+    """``rep`` with the repetition shares (picture and sound) zero outside ``span`` widened
+    by ``margin_s``: an answer looked for only there."""
+    out = rep.copy()
+    keep = np.zeros(len(rep), bool)
+    m = int(round(margin_s * fps))
+    keep[max(0, span[0] - m) : span[1] + m] = True
+    out[~keep, 3] = 0.0
+    if out.shape[1] > AUDIO_SHARE:
+        out[~keep, AUDIO_SHARE] = np.where(np.isnan(out[~keep, AUDIO_SHARE]), np.nan, 0.0)
+    return out
 
 
 def _answer(

@@ -201,6 +201,9 @@ class PredictParams:
     min_len_s: float = 1.0
     max_len_s: float = 30.0
     season_consistent: bool = True  # one intro length per season (introdetect.decision)
+    # model-free: an answer moves to where more of the other episodes' answers repeat in
+    # it than support it where it is (introdetect.agreement)
+    season_agree: bool = True
     refine: bool = True  # snap boundaries to the nearest cut or fade in the video
     refine_search_s: float = 1.5  # how far from the coarse boundary to look
     # the model-free detector's share of a step weighs how often its sound (audio

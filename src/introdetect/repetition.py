@@ -241,6 +241,33 @@ def write_repetition(rep: np.ndarray, path: Path) -> None:
         np.save(f, rep.astype(np.float32))
 
 
+# other episode id -> int32 [S, 3]: the runs of steps [start, end) whose sound repeats there
+# at one alignment, and the step there where each run's copy starts
+# (:func:`introdetect.candidates.copy_runs`)
+Copies = dict[str, np.ndarray]
+
+
+def copies_path(rep_path: Path) -> Path:
+    """Where an episode's copies (:func:`introdetect.candidates.season_sound`) are kept,
+    beside its channels ``<id>.npy``: ``<id>.copies.npz``."""
+    return rep_path.with_name(rep_path.stem + ".copies.npz")
+
+
+def write_copies(copies: Copies, rep_path: Path) -> None:
+    """Save one episode's copies beside its channels."""
+    with atomic_path(copies_path(rep_path)) as tmp, tmp.open("wb") as f:
+        np.savez(f, **{k: v.astype(np.int32) for k, v in copies.items()})
+
+
+def read_copies(rep_path: Path) -> Copies:
+    """One episode's copies, ``{}`` when none were written (no audio, older channels)."""
+    path = copies_path(rep_path)
+    if not path.exists():
+        return {}
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
 def judged_share(
     share: np.ndarray,
     fps: float,

@@ -1,5 +1,7 @@
 """Stage 'repetition': cross-episode repetition channels (no labels): channels 0-3 from the
-cached features, channel 4 (where the sound repeats) from an audio-only decode of the videos."""
+cached features, channels 4-5 (where the sound repeats, where its repeat realigns) from an
+audio-only decode of the videos, and beside each episode's channels where its sound repeats
+in each other episode (``<id>.copies.npz``, for the season's agreement)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from introdetect.candidates import add_audio_share
 from introdetect.features.audio import fingerprints
 from introdetect.index import read_index
 from introdetect.params import Params
-from introdetect.repetition import compute_repetition, write_repetition
+from introdetect.repetition import compute_repetition, write_copies, write_repetition
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +33,12 @@ def run(p: Params, index_dir: Path, features: Path, out: Path) -> dict[str, Any]
     t0 = time.perf_counter()
     reps = compute_repetition(episodes, p.repetition)
     prints = fingerprints(videos, p.features.window_s)
-    add_audio_share(reps, {eid: s for eid, s, _ in episodes}, prints, p.features.fps, p.repetition)
+    series_of = {eid: s for eid, s, _ in episodes}
+    copies = add_audio_share(reps, series_of, prints, p.features.fps, p.repetition)
     dt = time.perf_counter() - t0
     for eid, rep in reps.items():
         write_repetition(rep, out / where[eid] / f"{eid}.npy")
+        write_copies(copies.get(eid, {}), out / where[eid] / f"{eid}.npy")
     log.info(
         "repetition: %d episodes in %.1f s (%.3f s per episode)",
         len(reps),
