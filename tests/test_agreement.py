@@ -120,3 +120,12 @@ def test_the_model_free_detector_takes_the_answer_the_season_agrees_on(tmp_path:
     agreed = answers()
     assert 49.0 <= agreed["e1"][0] <= 51.0 and 53.0 <= agreed["e1"][1] <= 55.0
     assert agreed["e2"] == alone["e2"] and agreed["e3"] == alone["e3"]
+
+
+def test_copies_round_trip_under_any_episode_id(tmp_path: Path) -> None:
+    copies = {"Série 1 — E02 (1080p).x": _runs((1, 5, 7)), "-22_01": _runs()}
+    write_copies(copies, tmp_path / "ep.npy")
+    back = read_copies(tmp_path / "ep.npy")
+    assert back.keys() == copies.keys()
+    assert all(np.array_equal(back[k], copies[k]) for k in copies)
+    assert read_copies(tmp_path / "none.npy") == {}  # older channels: nothing to agree with
