@@ -203,7 +203,8 @@ def copy_runs(
     for off, mask in zip(*matches, strict=True):
         steps = np.bincount(step_of[mask], minlength=n)[:n] * 2 >= per_step
         for a, b in true_runs(steps):
-            frames = np.flatnonzero(mask & (step_of >= a) & (step_of < b))
+            lo, hi = np.searchsorted(step_of, [a, b])  # the frames of steps [a, b)
+            frames = lo + np.flatnonzero(mask[lo:hi])
             if frames.size < SMOOTH:
                 continue
             first = int(frames[0]) + int(off)

@@ -34,6 +34,7 @@ from introdetect.media import MediaError, probe, show_path
 from introdetect.modelfree import unsupervised_episodes
 from introdetect.params import DataParams, Params, load_params, params_from_dict, with_identity
 from introdetect.repetition import (
+    Copies,
     compute_repetition,
     empty_channels,
     write_copies,
@@ -259,7 +260,7 @@ def _detect(run: _Run, ok: list[tuple[str, Path]], seasons: dict[str, str]) -> l
                 [(eid, seasons[eid], cache / f"{eid}.h5") for eid, _ in ok], p.repetition
             )
         free = (run.model is None or combined) and (p.predict.model_free_audio or run.sound_only)
-        copies = {}
+        copies: dict[str, Copies] = {}
         if free or run.meta.get("audio_share"):
             prints = run.prints or fingerprints(videos, p.features.window_s)
             copies = add_audio_share(reps, seasons, prints, p.features.fps, p.repetition)

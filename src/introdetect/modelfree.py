@@ -20,6 +20,7 @@ from introdetect.decision import ALONE, NO_AUDIO, Detection, season_decisions
 from introdetect.params import PredictParams, RepetitionParams
 from introdetect.repetition import (
     AUDIO_SHARE,
+    Copies,
     judged_share,
     late_steps,
     read_copies,
@@ -74,7 +75,7 @@ def unsupervised_episodes(
     sizes = Counter(groups.values())
     found: dict[str, Detection] = {}
     inputs: dict[str, tuple[np.ndarray, dict]] = {}
-    copies = {}
+    copies: dict[str, Copies] = {}
     for eid in episode_ids:
         path, feats = Path(rep_dir) / f"{eid}.npy", Path(feature_dir) / f"{eid}.h5"
         if groups and sizes[groups[eid]] == 1:  # repetition needs another episode
