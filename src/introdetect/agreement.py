@@ -5,8 +5,8 @@ The repetition share says how many other episodes repeat a step, not *what* they
 it as. A scene of this episode that the next two episodes replay in their "previously on"
 recaps is repeated by every other episode, just like the intro -- but its copies there
 are their recaps, not their answers; the intro's copies are the other episodes' intros.
-Likewise in a season of three where one episode has no intro, a recapped shot is shared
-as widely as the intro.
+(What agreement cannot fix: in a season of three where one episode has no intro, a
+recapped shot is shared as widely as the intro, and the two pairs agree just as well.)
 
 :func:`agree` checks every answer against the others with the copies the sound matching
 found (:func:`introdetect.candidates.copy_runs`: for each run of steps, every place where
@@ -87,44 +87,51 @@ def agree(
     spans = {d.episode_id: _steps(d) for d in dets}
     out = []
     for d in dets:
-        eid = d.episode_id
-        others = [y for y in copies.get(eid, {}) if y in by_id]
-        own = spans[eid]
+        eid, own = d.episode_id, spans[d.episode_id]
+        if own is None:  # "no intro" stands: the sound that repeats was not enough
+            out.append(d)
+            continue
         support, places = 0, []
-        for y in others:
+        for y in (y for y in copies.get(eid, {}) if y in by_id):
             theirs, back = spans[y], copies.get(y, {}).get(eid)
             if theirs is None or back is None:
                 continue
             here = projections(back, theirs)
-            there = projections(copies[eid][y], own) if own is not None else []
+            there = projections(copies[eid][y], own)
             if any(overlaps(h, own) for h in here) or any(overlaps(t, theirs) for t in there):
                 support += 1
             else:
                 places += [(y, h) for h in here]
-        if own is None:  # "no intro" stands: the sound that repeats was not enough
-            out.append(d)
-            continue
-        need = max(MIN_VOTES, support + 1)
-        moved = None
-        for place, votes in _ranked(places):
-            if votes < need:
-                break
-            moved = answer_within(d, place)
-            if moved is not None and moved.interval is not None:
-                break
-        if moved is None or moved.interval is None:
+        moved = _move(d, places, max(MIN_VOTES, support + 1), answer_within)
+        if moved is None:
             out.append(d)
             continue
         log.info(
-            "%s: %s -> %s, where %d other episode(s)' answers repeat (%d supported it)",
+            "%s: %s -> %s, where the answers of other episodes repeat (%d supported it)",
             eid,
             d.interval,
             moved.interval,
-            votes,
             support,
         )
         out.append(dataclasses.replace(moved, source=moved.source + "+agreed"))
     return out
+
+
+def _move(
+    d: Detection,
+    places: list[tuple[str, Steps]],
+    need: int,
+    answer_within: Callable[[Detection, Steps], Detection | None],
+) -> Detection | None:
+    """The answer within the place most other episodes' answers point to, of those
+    pointed to by at least ``need`` episodes and holding an answer; None when none does."""
+    for place, votes in _ranked(places):
+        if votes < need:
+            return None
+        moved = answer_within(d, place)
+        if moved is not None and moved.interval is not None:
+            return moved
+    return None
 
 
 def _ranked(places: list[tuple[str, Steps]]) -> list[tuple[Steps, int]]:
