@@ -86,7 +86,8 @@ def unsupervised_episodes(
         else:
             inputs[eid] = (np.load(path), read_attrs(feats))
             found[eid] = _answer(eid, *inputs[eid], pp, rp, sound_only)
-            copies[eid] = read_copies(path)
+            if pp.season_agree:
+                copies[eid] = read_copies(path)
     out = [found[eid] for eid in episode_ids]
     if pp.season_agree:
 
