@@ -302,6 +302,11 @@ def test_the_answer_ends_where_its_pictures_stop_repeating() -> None:
     assert end_where_pictures_stop((5.0, 11.0), picture, 2.0, 1.0) == (5.0, 9.0)
     assert end_where_pictures_stop((5.0, 9.5), picture, 2.0, 1.0) == (5.0, 9.5)
     assert end_where_pictures_stop((12.0, 16.0), np.zeros(40), 2.0, 1.0) == (12.0, 16.0)
+    similar = np.zeros(40, bool)
+    similar[18:20] = True  # the intro's last shot: too short for a shared run, same picture
+    assert end_where_pictures_stop((5.0, 11.0), picture, 2.0, 1.0, similar) == (5.0, 10.0)
+    similar[18:22] = True
+    assert end_where_pictures_stop((5.0, 11.0), picture, 2.0, 1.0, similar) == (5.0, 11.0)
     picture[:] = 0.0
     picture[10] = 1.0  # what would stay is shorter than min_len_s
     assert end_where_pictures_stop((5.0, 11.0), picture, 2.0, 1.0) == (5.0, 11.0)
