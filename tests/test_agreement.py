@@ -48,13 +48,15 @@ def test_an_answer_no_other_episode_agrees_with_moves_to_where_theirs_repeat() -
     out = agree(dets, COPIES, _within)
     assert out[0].interval == (50.0, 54.0)
     assert out[0].source.endswith("+agreed")
-    assert out[1:] == dets[1:]  # supported by each other: left alone
+    assert [d.interval for d in out[1:]] == [d.interval for d in dets[1:]]  # they agree
+    assert [d.agreed for d in out] == [(2, 2)] * 3  # after the move, every answer agrees
 
 
 def test_one_other_episode_is_not_enough_and_no_intro_stays_no_intro() -> None:
     dets = [_det("e1", (10.0, 16.0)), _det("e2", (30.0, 34.0)), _det("e3", None)]
     out = agree(dets, COPIES, _within)
-    assert out == dets  # only e2 points elsewhere; e3's null is not an answer to move
+    assert [d.interval for d in out] == [d.interval for d in dets]  # one vote; a null stays
+    assert [d.agreed for d in out] == [(0, 2), (0, 2), None]
 
 
 def test_projections_finds_every_place_a_span_repeats() -> None:

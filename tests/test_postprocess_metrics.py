@@ -125,18 +125,26 @@ def test_repetition_first_takes_the_repeat_wherever_it_answers():
         det("model_null", None, "absent", 0.2),  # a series the model never saw
         det("free_null", (5.0, 9.0), "steps"),
         det("alone", (5.0, 9.0), "steps"),  # no other episode to compare with
+        det("doubted", None, "no_step_evidence"),
+        det("agreed", None, "no_step_evidence"),
     ]
     free = [
         det("both", (19.6, 28.4), "repetition+audio", 1.0),
         det("model_null", (3.0, 8.0), "repetition+audio", 0.5),
         det("free_null", None, "repetition+audio", 0.0),
         det("alone", None, "alone in its series 'x'", 0.0),
+        # a shot recapped in one of the two other episodes: the model finds no intro either
+        dataclasses.replace(det("doubted", (4.0, 9.0), "repetition+audio"), agreed=(1, 2)),
+        dataclasses.replace(det("agreed", (4.0, 9.0), "repetition+audio"), agreed=(2, 2)),
     ]
     pp = PredictParams()
     got = {d.episode_id: d for d in combine(model, free, pp)}
     assert got["both"].interval == (19.6, 28.4)
     assert got["both"].source == "repetition+audio, model steps+repetition"
     assert got["model_null"].interval == (3.0, 8.0) and got["model_null"].presence == 0.2
+    assert got["doubted"].interval is None
+    assert "agreed by 1 of 2 other episodes" in got["doubted"].source
+    assert got["agreed"].interval == (4.0, 9.0)
     assert got["free_null"].interval == (5.0, 9.0) and got["free_null"].source == "steps"
     assert got["alone"].interval == (5.0, 9.0)
     only_bounds = dataclasses.replace(pp, repetition_first=False)

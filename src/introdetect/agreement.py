@@ -83,7 +83,6 @@ def agree(
     is (module docstring). ``copies``: each episode's copies (``{}``: not compared, left
     as it is). ``answer_within(det, span)``: the episode's answer looked for only within
     the steps ``span`` (None: nothing there)."""
-    by_id = {d.episode_id: d for d in dets}
     spans = {d.episode_id: _steps(d) for d in dets}
     out = []
     for d in dets:
@@ -91,17 +90,7 @@ def agree(
         if own is None:  # "no intro" stands: the sound that repeats was not enough
             out.append(d)
             continue
-        support, places = 0, []
-        for y in (y for y in copies.get(eid, {}) if y in by_id):
-            theirs, back = spans[y], copies.get(y, {}).get(eid)
-            if theirs is None or back is None:
-                continue
-            here = projections(back, theirs)
-            there = projections(copies[eid][y], own)
-            if any(overlaps(h, own) for h in here) or any(overlaps(t, theirs) for t in there):
-                support += 1
-            else:
-                places += [(y, h) for h in here]
+        support, _, places = _support(eid, own, spans, copies)
         moved = _move(d, places, max(MIN_VOTES, support + 1), answer_within)
         if moved is None:
             out.append(d)
@@ -114,7 +103,36 @@ def agree(
             support,
         )
         out.append(dataclasses.replace(moved, source=moved.source + "+agreed"))
-    return out
+    final = {d.episode_id: _steps(d) for d in out}
+    return [
+        d
+        if final[d.episode_id] is None or not copies.get(d.episode_id)
+        else dataclasses.replace(
+            d, agreed=_support(d.episode_id, final[d.episode_id], final, copies)[:2]
+        )
+        for d in out
+    ]
+
+
+def _support(
+    eid: str, own: Steps, spans: dict[str, Steps | None], copies: dict[str, Copies]
+) -> tuple[int, int, list[tuple[str, Steps]]]:
+    """How many other episodes compared with ``eid`` answer a copy of its answer ``own``
+    (their answers: ``spans``), how many were compared, and where the others' answers repeat
+    in ``eid`` when they do not agree: ``(episode, place)``."""
+    support, compared, places = 0, 0, []
+    for y in (y for y in copies.get(eid, {}) if y in spans):
+        compared += 1
+        theirs, back = spans[y], copies.get(y, {}).get(eid)
+        if theirs is None or back is None:
+            continue
+        here = projections(back, theirs)
+        there = projections(copies[eid][y], own)
+        if any(overlaps(h, own) for h in here) or any(overlaps(t, theirs) for t in there):
+            support += 1
+        else:
+            places += [(y, h) for h in here]
+    return support, compared, places
 
 
 def _move(

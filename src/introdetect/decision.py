@@ -52,6 +52,9 @@ class Detection:
     source: str
     probs: np.ndarray  # smoothed per-step intro probability (model-free: share) [T]
     fps: float
+    # model-free, with predict.season_agree: (other episodes whose answers agree with this
+    # one, other episodes compared) -- introdetect.agreement; None where not checked
+    agreed: tuple[int, int] | None = None
 
     @property
     def status(self) -> str:
@@ -199,8 +202,9 @@ def with_repeat_bounds(
 
 def repetition_first(model: list[Detection], free: list[Detection]) -> list[Detection]:
     """The model-free answer wherever it finds an intro; ``model``'s where it finds none
-    (``predict.repetition_first``). The answer's source says both: ``"repetition+audio,
-    model steps"``; the presence stays the model's.
+    (``predict.repetition_first``), or where the model finds none either and not all of the
+    season agrees with the model-free answer (:func:`_doubted`). The answer's source says
+    both: ``"repetition+audio, model steps"``; the presence stays the model's.
 
     Measured on the development set (seeds 1, 2, 4, 5, 6; 40 episodes of series the model
     was trained on, 45 of series it never saw), mean IoU seen / unseen: the model narrowed
@@ -213,9 +217,28 @@ def repetition_first(model: list[Detection], free: list[Detection]) -> list[Dete
     for d in model:
         f = by_id.get(d.episode_id)
         if f is not None and f.interval is not None:
-            d = dataclasses.replace(f, presence=d.presence, source=f"{f.source}, model {d.source}")
+            if _doubted(d, f):
+                a, n = f.agreed or (0, 0)
+                why = f"model-free {list(f.interval)} agreed by {a} of {n} other episodes"
+                d = dataclasses.replace(d, source=f"{d.source}, {why}")
+            else:
+                d = dataclasses.replace(
+                    f, presence=d.presence, source=f"{f.source}, model {d.source}"
+                )
         out.append(d)
     return out
+
+
+def _doubted(model: Detection, free: Detection) -> bool:
+    """Whether the model's "no intro" stands against the model-free answer: the model finds
+    none and not every other episode of the season compared agrees with the model-free
+    answer (:mod:`introdetect.agreement`) -- two weak pieces of evidence against one. A
+    recapped shot shared with one other episode of three is such an answer; an intro the
+    season agrees on is not. Development set (seeds 1, 2, 4-8): the two answers this turns
+    to "no intro" were both in episodes without one, and no right answer was lost."""
+    if model.interval is not None or model.source.startswith("no_features"):
+        return False
+    return free.agreed is not None and free.agreed[0] < free.agreed[1]
 
 
 def combine(model: list[Detection], free: list[Detection], pp: PredictParams) -> list[Detection]:
