@@ -131,3 +131,5 @@ def test_copies_round_trip_under_any_episode_id(tmp_path: Path) -> None:
     assert back.keys() == copies.keys()
     assert all(np.array_equal(back[k], copies[k]) for k in copies)
     assert read_copies(tmp_path / "none.npy") == {}  # older channels: nothing to agree with
+    (tmp_path / "bad.copies.npz").write_bytes(b"PK\x03\x04 cut short")
+    assert read_copies(tmp_path / "bad.npy") == {}  # a warning, not a failed season

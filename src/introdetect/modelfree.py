@@ -68,7 +68,9 @@ def unsupervised_episodes(
     pieces. Where the sound repeats nowhere in the episode (a theme whose sound differs
     between episodes, or no audio) the pictures alone answer; where it repeats only where no
     intro can be (the credits), the episode has none. An answer whose sound goes on
-    repeating after its pictures stop ends there (:data:`RUN_ON_S`). ``sound_only``
+    repeating after its pictures stop ends there (:data:`RUN_ON_S`). With
+    ``predict.season_agree`` each answer is then checked against the other episodes'
+    (:mod:`introdetect.agreement`). ``sound_only``
     (``features.audio_only``: no pictures decoded): the sound's share alone. ``videos``: for
     the boundary refinement of the season decisions."""
     groups = groups or {}

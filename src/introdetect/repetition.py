@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+import zipfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -260,12 +261,18 @@ def write_copies(copies: Copies, rep_path: Path) -> None:
 
 
 def read_copies(rep_path: Path) -> Copies:
-    """One episode's copies, ``{}`` when none were written (no audio, older channels)."""
+    """One episode's copies, ``{}`` when none were written (no audio, older channels) or
+    the file cannot be read (then with a warning: the episode takes no part in the
+    season's agreement, nothing else is lost)."""
     path = copies_path(rep_path)
     if not path.exists():
         return {}
-    with np.load(path) as z:
-        return {k: z[k] for k in z.files}
+    try:
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        log.warning("%s: unreadable copies (%s): left out of the season's agreement", path, e)
+        return {}
 
 
 def judged_share(
