@@ -163,9 +163,9 @@ def season_sound(
     under its end credits)."""
     ids = [eid for eid in prints if prints[eid] is not None and np.any(prints[eid])]
     out: dict[str, tuple[np.ndarray, np.ndarray, Copies] | None] = {eid: None for eid in prints}
+    steps = {eid: frame_steps(len(prints[eid]), n_steps[eid], fps) for eid in ids}
     for eid in ids:
-        n, fp = n_steps[eid], prints[eid]
-        step_of = frame_steps(len(fp), n, fps)
+        n, fp, step_of = n_steps[eid], prints[eid], steps[eid]
         per_step = np.maximum(np.bincount(step_of, minlength=n)[:n], 1)
         others = pick_others(ids, eid, cfg.max_others)
         share = np.zeros(n, np.float32)
@@ -179,8 +179,7 @@ def season_sound(
             share += np.bincount(step_of[hit], minlength=n)[:n] * 2 >= per_step
             for frame in realignments(offsets, matches):
                 split[step_of[frame]] += 1
-            there = frame_steps(len(prints[other]), n_steps[other], fps)
-            copies[other] = copy_runs(matches, step_of, per_step, there)
+            copies[other] = copy_runs(matches, step_of, per_step, steps[other])
         k = max(1, len(others))
         out[eid] = (share / k, split / k, copies)
     return out
