@@ -310,3 +310,35 @@ def test_the_answer_ends_where_its_pictures_stop_repeating() -> None:
     picture[:] = 0.0
     picture[10] = 1.0  # what would stay is shorter than min_len_s
     assert end_where_pictures_stop((5.0, 11.0), picture, 2.0, 1.0) == (5.0, 11.0)
+
+
+def test_a_season_opening_with_an_ident_answers_past_it_and_none_where_only_it_repeats(
+    tmp_path: Path,
+) -> None:
+    """Every episode opens with the same 2.5 s ident; two of three have a 6 s intro after a
+    cold open, the third none. The ident is shared by both others (1.0), the intro by one
+    (0.5): the episodes with an intro answer it, past the ident, and the episode without one
+    has no intro rather than the ident the season opens with."""
+    rng = np.random.default_rng(5)
+    ident = rng.integers(1, 1 << 16, int(2.5 * FRAMES_PER_S), dtype=np.uint16)
+    theme = rng.integers(1, 1 << 16, int(6 * FRAMES_PER_S), dtype=np.uint16)
+    intro_at = {"s01e01": 40.0, "s01e02": 25.0, "s01e03": None}
+    ids, prints, reps = list(intro_at), {}, {}
+    for eid, at in intro_at.items():
+        fp = _prints(rng, 120, ident, 0.0)
+        if at is not None:
+            a = int(at * FRAMES_PER_S)
+            fp[a : a + len(theme)] = theme
+        prints[eid] = fp
+        reps[eid] = _pictures(240, [(0.0, 2.5)])
+        if at is not None:  # the pictures repeat as widely as the sound
+            reps[eid][int(at * FPS) : int((at + 6) * FPS), 3] = 0.5
+    groups, rp, pp = _season(tmp_path, reps, prints, 120.0)
+    assert reps["s01e01"][int(0.5 * FPS) : int(2 * FPS), AUDIO_SHARE].min() == 1.0
+    for d in unsupervised_episodes(ids, tmp_path / "rep", tmp_path / "feat", pp, rp, groups):
+        at = intro_at[d.episode_id]
+        if at is None:
+            assert d.interval is None, d
+        else:
+            assert abs(d.interval[0] - at) <= 0.5 and abs(d.interval[1] - at - 6) <= 0.5, d
+            assert "past the opening ident" in d.source

@@ -3,7 +3,7 @@ import logging
 import numpy as np
 import pytest
 
-from introdetect.params import RepetitionParams
+from introdetect.params import PredictParams, RepetitionParams
 from introdetect.repetition import (
     LEVEL_TOLERANCE,
     N_CHANNELS,
@@ -12,6 +12,7 @@ from introdetect.repetition import (
     late_steps,
     pick_others,
     series_descriptors,
+    unsupervised_answer,
     unsupervised_detect,
 )
 from introdetect.store import EpisodeFeatures, write_episode
@@ -185,3 +186,45 @@ def test_the_most_widely_shared_run_wins_over_a_longer_one_fewer_episodes_share(
     rep[20:32, 3] = 1.0 - LEVEL_TOLERANCE / 2  # shared about as widely: the longer run
     a, b, _ = unsupervised_detect(rep, fps, 1.0, 30.0, 0.5)
     assert abs(a - 10.0) <= 0.5 and abs(b - 16.0) <= 0.5
+
+
+def test_a_shared_run_extends_over_a_dip_just_under_the_threshold():
+    """An intro one of two others repeats (share 0.5) whose share dips to 0.47 where a
+    picture fails to match: one run, not its longest piece at 0.5 (hysteresis). A run that
+    only ever reaches 0.47 is no run; a dip to 0.4 still splits."""
+    fps, n = 2.0, 200
+    rep = np.zeros((n, 4), np.float32)
+    rep[40:56, 3] = 0.5  # 20-28 s
+    rep[44:46, 3] = 0.47
+    a, b, _ = unsupervised_detect(rep, fps, 1.0, 30.0, 0.5, smooth_s=0.0)
+    assert (a, b) == (20.0, 28.0)
+    rep[40:56, 3] = 0.47
+    assert unsupervised_detect(rep, fps, 1.0, 30.0, 0.5, smooth_s=0.0) is None
+    rep[40:56, 3] = 0.5
+    rep[44:46, 3] = 0.4
+    a, b, _ = unsupervised_detect(rep, fps, 1.0, 30.0, 0.5, smooth_s=0.0)
+    assert (a, b) == (23.0, 28.0)
+
+
+def test_the_opening_run_is_passed_over_when_short_and_something_else_repeats():
+    """An ident opening the episode, shared by every other episode (1.0), before an intro
+    half of them share (0.5): the intro. Alone, the opening run is the answer; a 6 s opening
+    run (an intro that opens the episode, or an ident glued to it) stays the answer; and
+    with ``skip_opening=True`` (the season's ident) a lone opening run is no answer."""
+    fps = 2.0
+    pp, rp = PredictParams(min_len_s=1.0), RepetitionParams(min_share=0.5)
+    rep = np.zeros((200, 4), np.float32)
+    rep[0:5, 3] = 1.0  # the ident, 0-2.5 s
+    rep[60:72, 3] = 0.5  # the intro, 30-36 s
+    iv, _, passed = unsupervised_answer(rep, fps, pp, rp)
+    assert passed and abs(iv[0] - 30.0) <= 0.5 and abs(iv[1] - 36.0) <= 0.5
+    assert unsupervised_answer(rep, fps, pp, rp, skip_opening=False)[0][0] == 0.0
+    only = rep.copy()
+    only[60:72, 3] = 0.0
+    iv, _, passed = unsupervised_answer(only, fps, pp, rp)
+    assert not passed and iv[0] == 0.0
+    assert unsupervised_answer(only, fps, pp, rp, skip_opening=True)[:2] == (None, 0.0)
+    long = rep.copy()
+    long[0:12, 3] = 1.0  # 6 s
+    iv, _, passed = unsupervised_answer(long, fps, pp, rp)
+    assert not passed and iv[0] == 0.0

@@ -20,6 +20,7 @@ from introdetect.decision import ALONE, NO_AUDIO, Detection, season_decisions
 from introdetect.params import PredictParams, RepetitionParams
 from introdetect.repetition import (
     AUDIO_SHARE,
+    OPENING_S,
     Copies,
     judged_share,
     late_steps,
@@ -43,6 +44,12 @@ SOUND_WEIGHT = 0.8
 # trimming the start too cost unseen mean IoU 0.827 -> 0.808; the end alone changed nothing
 # there, and with today's 256 ms frames took seen 0.971 -> 0.991).
 RUN_ON_S = 1.0
+# A season opens with an ident when this many of its episodes passed over the run that opens
+# them for another shared run (:func:`introdetect.repetition.unsupervised_answer`); its
+# episodes where nothing else repeats then have no intro, not the ident. Development set,
+# seeds 1, 2, 4-10: one answer changes (seed 9, an episode without an intro whose only
+# repeated run was the ident: right); 2 votes changed none there.
+IDENT_VOTES = 1
 
 
 def unsupervised_episodes(
@@ -68,9 +75,11 @@ def unsupervised_episodes(
     pieces. Where the sound repeats nowhere in the episode (a theme whose sound differs
     between episodes, or no audio) the pictures alone answer; where it repeats only where no
     intro can be (the credits), the episode has none. An answer whose sound goes on
-    repeating after its pictures stop ends there (:data:`RUN_ON_S`). With
-    ``predict.season_agree`` each answer is then checked against the other episodes'
-    (:mod:`introdetect.agreement`). ``sound_only``
+    repeating after its pictures stop ends there (:data:`RUN_ON_S`). A short run opening
+    the episode (a studio ident) is passed over where another run repeats, and where one
+    episode of the season did so, an episode with nothing else has no intro
+    (:data:`IDENT_VOTES`). With ``predict.season_agree`` each answer is then checked
+    against the other episodes' (:mod:`introdetect.agreement`). ``sound_only``
     (``features.audio_only``: no pictures decoded): the sound's share alone. ``videos``: for
     the boundary refinement of the season decisions."""
     groups = groups or {}
@@ -78,6 +87,7 @@ def unsupervised_episodes(
     found: dict[str, Detection] = {}
     inputs: dict[str, tuple[np.ndarray, dict]] = {}
     copies: dict[str, Copies] = {}
+    passed: dict[str, bool] = {}
     for eid in episode_ids:
         path, feats = Path(rep_dir) / f"{eid}.npy", Path(feature_dir) / f"{eid}.h5"
         if groups and sizes[groups[eid]] == 1:  # repetition needs another episode
@@ -87,18 +97,40 @@ def unsupervised_episodes(
             found[eid] = Detection.missing(eid, f"{path}: no repetition features")
         else:
             inputs[eid] = (np.load(path), read_attrs(feats))
-            found[eid] = _answer(eid, *inputs[eid], pp, rp, sound_only)
+            found[eid], passed[eid] = _answer(eid, *inputs[eid], pp, rp, sound_only)
             if pp.season_agree:
                 copies[eid] = read_copies(path)
+    for eid in _ident_seasons_without_intro(found, passed, groups):
+        found[eid], passed[eid] = _answer(eid, *inputs[eid], pp, rp, sound_only, True)
     out = [found[eid] for eid in episode_ids]
     if pp.season_agree:
 
         def answer_within(d: Detection, span: Steps) -> Detection | None:
             rep, attrs = inputs[d.episode_id]
-            return _answer(d.episode_id, _only(rep, span, d.fps), attrs, pp, rp, sound_only)
+            only = _only(rep, span, d.fps)
+            skip = passed[d.episode_id] or None
+            return _answer(d.episode_id, only, attrs, pp, rp, sound_only, skip)[0]
 
         out = agree(out, copies, answer_within)  # only episodes with copies can move
     return season_decisions(out, pp, groups, videos, rp.min_share)
+
+
+def _ident_seasons_without_intro(
+    found: dict[str, Detection], passed: dict[str, bool], groups: dict[str, str]
+) -> list[str]:
+    """Episodes whose answer is the run that opens them in a season where at least
+    :data:`IDENT_VOTES` episodes passed over that run for another
+    (:func:`introdetect.repetition.unsupervised_answer`): the season opens with an ident,
+    and such an episode, where nothing else repeats, has no intro."""
+    votes = Counter(groups.get(eid, "") for eid, p in passed.items() if p)
+    return [
+        eid
+        for eid, p in passed.items()
+        if not p
+        and votes[groups.get(eid, "")] >= IDENT_VOTES
+        and found[eid].interval is not None
+        and found[eid].interval[0] < OPENING_S
+    ]
 
 
 def _only(rep: np.ndarray, span: Steps, fps: float, margin_s: float = 1.0) -> np.ndarray:
@@ -121,8 +153,11 @@ def _answer(
     pp: PredictParams,
     rp: RepetitionParams,
     sound_only: bool = False,
-) -> Detection:
-    """One episode's model-free answer from its repetition channels ``rep``."""
+    skip_opening: bool | None = None,
+) -> tuple[Detection, bool]:
+    """One episode's model-free answer from its repetition channels ``rep``, and whether it
+    passed over the run that opens the episode (``skip_opening``:
+    :func:`introdetect.repetition.unsupervised_answer`)."""
     fps, end = float(attrs["fps"]), float(attrs["duration_s"])
     ended = end < float(attrs["window_s"]) - 1.0  # the episode's end is in the window
     end_s = end if ended else None
@@ -130,27 +165,30 @@ def _answer(
     heard = sound is not None and not np.isnan(sound).any()  # NaN: no audio
     if sound_only:
         if not heard:
-            return Detection(eid, None, None, 0.0, NO_AUDIO, np.zeros(0), 0.0)
+            return Detection(eid, None, None, 0.0, NO_AUDIO, np.zeros(0), 0.0), False
         curve = rep.copy()
         curve[:, 3] = sound
-        iv, share = unsupervised_answer(curve, fps, pp, rp, end_s)
-        return _detection(eid, iv, share, "audio", curve[:, 3], fps, end_s, rp.min_share)
-    curve, source = rep[:, 3], "repetition"
+        iv, share, passed = unsupervised_answer(curve, fps, pp, rp, end_s, skip_opening)
+        det = _detection(eid, iv, share, "audio", curve[:, 3], fps, end_s, rp.min_share, passed)
+        return det, passed
+    curve, source, passed = rep[:, 3], "repetition", False
     use_sound = pp.model_free_audio and heard  # without audio: judged on its pictures alone
     if use_sound:
         both = rep.copy()
         both[:, 3] = (1 - SOUND_WEIGHT) * curve + SOUND_WEIGHT * sound
-        iv, share = unsupervised_answer(both, fps, pp, rp, end_s)
-        if iv is not None:
+        iv, share, passed = unsupervised_answer(both, fps, pp, rp, end_s, skip_opening)
+        if iv is not None or passed:
             curve, source = both[:, 3], "repetition+audio"
+        if iv is not None:
             similar = np.nan_to_num(rep[:, 0]) >= rp.sim_threshold  # visual similarity
             iv = end_where_pictures_stop(iv, rep[:, 3], fps, pp.min_len_s, similar)
     if source == "repetition" and not (use_sound and float(np.max(sound)) >= rp.min_share):
         # the sound repeats nowhere in the episode (a theme that differs between episodes,
         # no audio): the pictures answer. Where it repeats, but not as an intro (only the
         # credits), the episode has none: pictures alone would take a recurring scene.
-        iv, share = unsupervised_answer(rep, fps, pp, rp, end_s)
-    return _detection(eid, iv, share, source, curve, fps, end_s, rp.min_share)
+        iv, share, passed = unsupervised_answer(rep, fps, pp, rp, end_s, skip_opening)
+    det = _detection(eid, iv, share, source, curve, fps, end_s, rp.min_share, passed)
+    return det, passed
 
 
 def end_where_pictures_stop(
@@ -192,6 +230,10 @@ def _detection(
     fps: float,
     end_s: float | None,
     min_share: float,
+    passed: bool = False,
 ) -> Detection:
-    judged = judged_share(curve, fps, min_share, late_steps(len(curve), fps, end_s))
+    late = late_steps(len(curve), fps, end_s)
+    judged = judged_share(curve, fps, min_share, late, skip_opening=passed)
+    if passed:
+        source += ", past the opening ident"
     return Detection(eid, iv, share, share, source, judged, fps)
