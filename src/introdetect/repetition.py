@@ -63,7 +63,7 @@ LEVEL_TOLERANCE = 0.05
 # shots, 0.856 unseen).
 HYSTERESIS = 0.05
 # A repeated run that starts this close to the episode's start is the opening (a studio ident,
-# a channel logo), passed over when another run is shared too (:func:`unsupervised_detect`).
+# a channel logo), passed over when another run is shared too (:func:`unsupervised_answer`).
 # Idents open the episode before the intro; intros rarely do: of the 86 valid rows of the real
 # task's labels one intro starts before 5 s (``shared/real_labels``).
 OPENING_S = 1.0
@@ -373,9 +373,9 @@ def unsupervised_detect(
 
 
 def with_core(judged: np.ndarray, fps: float, min_share: float, min_len_s: float) -> np.ndarray:
-    """``judged`` kept over each run of steps at least :data:`HYSTERESIS` under ``min_share``
-    that holds a core of ``min_len_s`` at ``min_share`` or more, zero elsewhere: a run is
-    found at ``min_share`` and extends while it stays near it (hysteresis)."""
+    """``judged`` kept over each run of steps no more than :data:`HYSTERESIS` under
+    ``min_share`` that holds a core of ``min_len_s`` at ``min_share`` or more, zero
+    elsewhere: a run is found at ``min_share`` and extends while it stays near it."""
     need = max(1, int(np.ceil(min_len_s * fps - 1e-9)))
     keep = np.zeros(len(judged), bool)
     for a, b in true_runs(judged >= min_share - HYSTERESIS):
