@@ -342,3 +342,40 @@ def test_a_season_opening_with_an_ident_answers_past_it_and_none_where_only_it_r
         else:
             assert abs(d.interval[0] - at) <= 0.5 and abs(d.interval[1] - at - 6) <= 0.5, d
             assert "past the opening ident" in d.source
+
+
+def _theme_season(tmp_path: Path, sound_s: dict, picture_s: dict, at: dict):
+    """Episodes whose theme sound (its first ``sound_s`` seconds) starts at ``at`` and whose
+    pictures repeat for ``picture_s`` seconds from there."""
+    tmp_path.mkdir()
+    rng = np.random.default_rng(6)
+    theme = rng.integers(1, 1 << 16, int(12 * FRAMES_PER_S), dtype=np.uint16)
+    prints, reps = {}, {}
+    for eid in at:
+        prints[eid] = _prints(rng, 120, theme[: int(sound_s[eid] * FRAMES_PER_S)], at[eid])
+        reps[eid] = _pictures(240, [(at[eid], picture_s[eid])])
+    groups, rp, pp = _season(tmp_path, reps, prints, 120.0)
+    return unsupervised_episodes(list(at), tmp_path / "rep", tmp_path / "feat", pp, rp, groups)
+
+
+def test_an_intro_ends_with_its_sound_where_its_pictures_differ_between_episodes(
+    tmp_path: Path,
+) -> None:
+    """A 7 s intro whose last shot differs from episode to episode (its pictures repeat for
+    2-5 s, its sound for all 7 s in every episode): ending each answer where its pictures
+    stop would give lengths 2-5 s, ending them with the sound gives 7 s in all, closer in
+    length, so the sound's end stands. A 5 s intro whose theme runs on for 2-4 s under the
+    next shot: the pictures' end stands (5 s in every episode)."""
+    at = {"s01e01": 20.0, "s01e02": 35.0, "s01e03": 50.0}
+    varied = _theme_season(
+        tmp_path / "a", dict.fromkeys(at, 7.0), dict(zip(at, (2, 4, 5), strict=True)), at
+    )
+    for d in varied:
+        assert abs(d.interval[0] - at[d.episode_id]) <= 0.5, d
+        assert abs(d.interval[1] - at[d.episode_id] - 7.0) <= 0.5, d
+        assert "sound end" in d.source
+    run_on = _theme_season(
+        tmp_path / "b", dict(zip(at, (7, 9, 8), strict=True)), dict.fromkeys(at, 5.0), at
+    )
+    for d in run_on:
+        assert abs(d.interval[1] - at[d.episode_id] - 5.0) <= 0.5, d

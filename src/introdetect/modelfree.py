@@ -10,7 +10,8 @@ model's (:func:`introdetect.decision.season_decisions`).
 
 from __future__ import annotations
 
-from collections import Counter
+import dataclasses
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -75,7 +76,8 @@ def unsupervised_episodes(
     pieces. Where the sound repeats nowhere in the episode (a theme whose sound differs
     between episodes, or no audio) the pictures alone answer; where it repeats only where no
     intro can be (the credits), the episode has none. An answer whose sound goes on
-    repeating after its pictures stop ends there (:data:`RUN_ON_S`). A short run opening
+    repeating after its pictures stop ends there (:data:`RUN_ON_S`), unless the season's
+    answers are closer in length ending with their sound (:func:`_season_ends`). A short run opening
     the episode (a studio ident) is passed over where another run repeats, and where one
     episode of the season did so, an episode with nothing else has no intro
     (:data:`IDENT_VOTES`). With ``predict.season_agree`` each answer is then checked
@@ -88,6 +90,7 @@ def unsupervised_episodes(
     inputs: dict[str, tuple[np.ndarray, dict]] = {}
     copies: dict[str, Copies] = {}
     passed: dict[str, bool] = {}
+    sound_end: dict[str, float | None] = {}
     for eid in episode_ids:
         path, feats = Path(rep_dir) / f"{eid}.npy", Path(feature_dir) / f"{eid}.h5"
         if groups and sizes[groups[eid]] == 1:  # repetition needs another episode
@@ -97,11 +100,14 @@ def unsupervised_episodes(
             found[eid] = Detection.missing(eid, f"{path}: no repetition features")
         else:
             inputs[eid] = (np.load(path), read_attrs(feats))
-            found[eid], passed[eid] = _answer(eid, *inputs[eid], pp, rp, sound_only)
+            found[eid], passed[eid], sound_end[eid] = _answer(eid, *inputs[eid], pp, rp, sound_only)
             if pp.season_agree:
                 copies[eid] = read_copies(path)
     for eid in _ident_seasons_without_intro(found, passed, groups):
-        found[eid], passed[eid] = _answer(eid, *inputs[eid], pp, rp, sound_only, True)
+        found[eid], passed[eid], sound_end[eid] = _answer(
+            eid, *inputs[eid], pp, rp, sound_only, True
+        )
+    found.update(_season_ends(found, sound_end, groups))
     out = [found[eid] for eid in episode_ids]
     if pp.season_agree:
 
@@ -133,6 +139,37 @@ def _ident_seasons_without_intro(
     ]
 
 
+def _season_ends(
+    found: dict[str, Detection], sound_end: dict[str, float | None], groups: dict[str, str]
+) -> dict[str, Detection]:
+    """The answers of each season that ended with their pictures
+    (:func:`end_where_pictures_stop`) ending with their sound instead, where the season's
+    answers are then closer in length (the spread of their lengths, longest minus shortest,
+    smaller): an intro lasts about as long in every episode of a season, and a theme
+    running on under the first shot after it does not. The sound's end is kept where the
+    intro's own pictures differ from episode to episode (its sound repeats as long in every
+    episode, its pictures stop repeating at different points); the pictures' where the
+    theme runs on for different lengths."""
+    members: dict[str, list[str]] = defaultdict(list)
+    for eid, d in found.items():
+        if d.interval is not None:
+            members[groups.get(eid, "")].append(eid)
+    out: dict[str, Detection] = {}
+    for ids in members.values():
+        if len(ids) < 2 or all(sound_end.get(eid) is None for eid in ids):
+            continue
+        ends = {eid: sound_end.get(eid) or found[eid].interval[1] for eid in ids}
+        by_pictures = [found[eid].interval[1] - found[eid].interval[0] for eid in ids]
+        by_sound = [ends[eid] - found[eid].interval[0] for eid in ids]
+        if max(by_sound) - min(by_sound) < max(by_pictures) - min(by_pictures):
+            for eid in ids:
+                if sound_end.get(eid) is not None:
+                    d = found[eid]
+                    iv = (d.interval[0], ends[eid])
+                    out[eid] = dataclasses.replace(d, interval=iv, source=d.source + "+sound end")
+    return out
+
+
 def _only(rep: np.ndarray, span: Steps, fps: float, margin_s: float = 1.0) -> np.ndarray:
     """``rep`` with the repetition shares (picture and sound) zero outside ``span`` widened
     by ``margin_s``: an answer looked for only there."""
@@ -154,10 +191,12 @@ def _answer(
     rp: RepetitionParams,
     sound_only: bool = False,
     skip_opening: bool | None = None,
-) -> tuple[Detection, bool]:
-    """One episode's model-free answer from its repetition channels ``rep``, and whether it
+) -> tuple[Detection, bool, float | None]:
+    """One episode's model-free answer from its repetition channels ``rep``, whether it
     passed over the run that opens the episode (``skip_opening``:
-    :func:`introdetect.repetition.unsupervised_answer`)."""
+    :func:`introdetect.repetition.unsupervised_answer`), and where the answer would end
+    with its sound (None: where it ends; else it ends earlier, with its pictures:
+    :func:`end_where_pictures_stop`)."""
     fps, end = float(attrs["fps"]), float(attrs["duration_s"])
     ended = end < float(attrs["window_s"]) - 1.0  # the episode's end is in the window
     end_s = end if ended else None
@@ -165,13 +204,13 @@ def _answer(
     heard = sound is not None and not np.isnan(sound).any()  # NaN: no audio
     if sound_only:
         if not heard:
-            return Detection(eid, None, None, 0.0, NO_AUDIO, np.zeros(0), 0.0), False
+            return Detection(eid, None, None, 0.0, NO_AUDIO, np.zeros(0), 0.0), False, None
         curve = rep.copy()
         curve[:, 3] = sound
         iv, share, passed = unsupervised_answer(curve, fps, pp, rp, end_s, skip_opening)
         det = _detection(eid, iv, share, "audio", curve[:, 3], fps, end_s, rp.min_share, passed)
-        return det, passed
-    curve, source, passed = rep[:, 3], "repetition", False
+        return det, passed, None
+    curve, source, passed, sound_end = rep[:, 3], "repetition", False, None
     use_sound = pp.model_free_audio and heard  # without audio: judged on its pictures alone
     if use_sound:
         both = rep.copy()
@@ -181,14 +220,15 @@ def _answer(
             curve, source = both[:, 3], "repetition+audio"
         if iv is not None:
             similar = np.nan_to_num(rep[:, 0]) >= rp.sim_threshold  # visual similarity
-            iv = end_where_pictures_stop(iv, rep[:, 3], fps, pp.min_len_s, similar)
+            full, iv = iv, end_where_pictures_stop(iv, rep[:, 3], fps, pp.min_len_s, similar)
+            sound_end = full[1] if iv != full else None
     if source == "repetition" and not (use_sound and float(np.max(sound)) >= rp.min_share):
         # the sound repeats nowhere in the episode (a theme that differs between episodes,
         # no audio): the pictures answer. Where it repeats, but not as an intro (only the
         # credits), the episode has none: pictures alone would take a recurring scene.
         iv, share, passed = unsupervised_answer(rep, fps, pp, rp, end_s, skip_opening)
     det = _detection(eid, iv, share, source, curve, fps, end_s, rp.min_share, passed)
-    return det, passed
+    return det, passed, sound_end
 
 
 def end_where_pictures_stop(
