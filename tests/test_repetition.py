@@ -228,3 +228,15 @@ def test_the_opening_run_is_passed_over_when_short_and_something_else_repeats():
     long[0:12, 3] = 1.0  # 6 s
     iv, _, passed = unsupervised_answer(long, fps, pp, rp)
     assert not passed and iv[0] == 0.0
+
+
+def test_a_short_intro_shared_more_widely_wins_though_smoothing_lowers_it_more():
+    """A 2 s intro every other episode repeats (1.0) and a 4 s scene nine in ten of them
+    repeat (0.9): the intro. Smoothed, the short run's mean drops below the longer one's
+    tolerance band; how widely a run is shared is judged before smoothing."""
+    fps = 2.0
+    rep = np.zeros((200, 4), np.float32)
+    rep[40:44, 3] = 1.0  # the intro, 20-22 s
+    rep[100:108, 3] = 0.9  # the scene, 50-54 s
+    a, b, _ = unsupervised_detect(rep, fps, 1.0, 30.0, 0.5)
+    assert abs(a - 20.0) <= 0.5 and abs(b - 22.0) <= 0.5

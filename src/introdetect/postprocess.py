@@ -47,6 +47,7 @@ def extract_best_interval(
     min_len_s: float = 1.5,
     max_len_s: float = 30.0,
     level_tolerance: float | None = None,
+    level: np.ndarray | None = None,
 ) -> tuple[float, float, float] | None:
     """The best contiguous run of steps with ``probs >= threshold``.
 
@@ -54,7 +55,9 @@ def extract_best_interval(
     its best ``max_len_s`` window. The best run is the one with the largest probability
     mass; with ``level_tolerance``, the one with the largest mass among the runs whose mean
     is within ``level_tolerance`` of the highest mean (the model-free detector: a run shared
-    by every other episode before a longer one shared by a few).
+    by every other episode before a longer one shared by a few), the means taken on
+    ``level`` when given (the same steps of another curve: the unsmoothed share, on which a
+    short run is not lowered by the smoothing its edges get).
     Returns ``(start_s, end_s, score)`` with score = mean probability in the run, or None.
     """
     probs = np.asarray(probs, np.float64)
@@ -74,8 +77,10 @@ def extract_best_interval(
             a, b = a + off, a + off + max_steps
         runs.append((a, b, float(probs[a:b].sum())))
     if level_tolerance is not None and runs:
-        top = max(m / (b - a) for a, b, m in runs)
-        runs = [r for r in runs if r[2] / (r[1] - r[0]) >= top - level_tolerance]
+        at = np.asarray(level, np.float64) if level is not None else probs
+        means = [float(at[a:b].mean()) for a, b, _ in runs]
+        top = max(means)
+        runs = [r for r, m in zip(runs, means, strict=True) if m >= top - level_tolerance]
     best = max(runs, key=lambda r: r[2], default=None)  # the first of equal masses
     if best is None:
         return None
