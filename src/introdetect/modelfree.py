@@ -77,9 +77,9 @@ def unsupervised_episodes(
     between episodes, or no audio) the pictures alone answer; where it repeats only where no
     intro can be (the credits), the episode has none. An answer whose sound goes on
     repeating after its pictures stop ends there (:data:`RUN_ON_S`), unless the season's
-    answers are closer in length ending with their sound (:func:`_season_ends`). A short run opening
-    the episode (a studio ident) is passed over where another run repeats, and where one
-    episode of the season did so, an episode with nothing else has no intro
+    answers are closer in length ending with their sound (:func:`_season_ends`). A short
+    run opening the episode (a studio ident) is passed over where another run repeats, and
+    where one episode of the season did so, an episode with nothing else has no intro
     (:data:`IDENT_VOTES`). With ``predict.season_agree`` each answer is then checked
     against the other episodes' (:mod:`introdetect.agreement`). ``sound_only``
     (``features.audio_only``: no pictures decoded): the sound's share alone. ``videos``: for
