@@ -14,7 +14,7 @@ from introdetect.candidates import NO_MATCH, add_audio_share, realignments, step
 from introdetect.features.audio import FP_HOP, FP_SR, file_fingerprint, fingerprints
 from introdetect.modelfree import unsupervised_episodes
 from introdetect.params import PredictParams, RepetitionParams
-from introdetect.repetition import AUDIO_SHARE, AUDIO_SPLIT, N_CHANNELS
+from introdetect.repetition import AUDIO_SHARE, AUDIO_SPLIT, N_CHANNELS, write_copies
 
 FPS = 2.0
 FRAMES_PER_S = FP_SR / FP_HOP  # fingerprint frames per second
@@ -72,9 +72,10 @@ def _season(tmp: Path, reps: dict, prints: dict, duration: float):
     ``tmp``: ``(groups, repetition params, predict params without refinement)``."""
     groups = {eid: "show" for eid in reps}
     rp = RepetitionParams()
-    add_audio_share(reps, groups, prints, FPS, rp)
+    copies = add_audio_share(reps, groups, prints, FPS, rp)
     for eid in reps:
         _store(tmp, eid, reps[eid], duration)
+        write_copies(copies[eid], tmp / "rep" / f"{eid}.npy")  # as the repetition stage does
     return groups, rp, dataclasses.replace(PredictParams(), refine=False)
 
 
@@ -379,3 +380,30 @@ def test_an_intro_ends_with_its_sound_where_its_pictures_differ_between_episodes
     )
     for d in run_on:
         assert abs(d.interval[1] - at[d.episode_id] - 5.0) <= 0.5, d
+
+
+def test_an_intro_that_opens_one_episode_is_no_ident(tmp_path: Path) -> None:
+    """A 4.5 s intro opens one episode and comes after a cold open in the others; that
+    episode also shares a scene with one other. Its opening run is short and something else
+    repeats, but its sound repeats at the others' intros, not at their openings: an intro,
+    not an ident, so it stays the answer."""
+    rng = np.random.default_rng(7)
+    theme = rng.integers(1, 1 << 16, int(4.5 * FRAMES_PER_S), dtype=np.uint16)
+    scene = rng.integers(1, 1 << 16, int(4 * FRAMES_PER_S), dtype=np.uint16)
+    intro_at = {"s01e01": 0.0, "s01e02": 20.0, "s01e03": 30.0}
+    scene_at = {"s01e01": 60.0, "s01e02": 80.0}
+    ids, prints, reps = list(intro_at), {}, {}
+    for eid, at in intro_at.items():
+        fp = _prints(rng, 120, theme, at)
+        if eid in scene_at:
+            a = int(scene_at[eid] * FRAMES_PER_S)
+            fp[a : a + len(scene)] = scene
+        prints[eid] = fp
+        reps[eid] = _pictures(240, [(at, 4.5)])
+        if eid in scene_at:
+            reps[eid][int(scene_at[eid] * FPS) : int((scene_at[eid] + 4) * FPS), 3] = 0.5
+    groups, rp, pp = _season(tmp_path, reps, prints, 120.0)
+    for d in unsupervised_episodes(ids, tmp_path / "rep", tmp_path / "feat", pp, rp, groups):
+        at = intro_at[d.episode_id]
+        assert abs(d.interval[0] - at) <= 0.5 and abs(d.interval[1] - at - 4.5) <= 0.5, d
+        assert "past the opening" not in d.source

@@ -45,12 +45,6 @@ SOUND_WEIGHT = 0.8
 # trimming the start too cost unseen mean IoU 0.827 -> 0.808; the end alone changed nothing
 # there, and with today's 256 ms frames took seen 0.971 -> 0.991).
 RUN_ON_S = 1.0
-# A season opens with an ident when this many of its episodes passed over the run that opens
-# them for another shared run (:func:`introdetect.repetition.unsupervised_answer`); its
-# episodes where nothing else repeats then have no intro, not the ident. Development set,
-# seeds 1, 2, 4-10: one answer changes (seed 9, an episode without an intro whose only
-# repeated run was the ident: right); 2 votes changed none there.
-IDENT_VOTES = 1
 
 
 def unsupervised_episodes(
@@ -79,8 +73,8 @@ def unsupervised_episodes(
     repeating after its pictures stop ends there (:data:`RUN_ON_S`), unless the season's
     answers are closer in length ending with their sound (:func:`_season_ends`). A short
     run opening the episode (a studio ident) is passed over where another run repeats, and
-    where one episode of the season did so, an episode with nothing else has no intro
-    (:data:`IDENT_VOTES`). With ``predict.season_agree`` each answer is then checked
+    the season then decides whether its opening is its ident or its intro
+    (:func:`_opening_verdicts`). With ``predict.season_agree`` each answer is then checked
     against the other episodes' (:mod:`introdetect.agreement`). ``sound_only``
     (``features.audio_only``: no pictures decoded): the sound's share alone. ``videos``: for
     the boundary refinement of the season decisions."""
@@ -101,11 +95,10 @@ def unsupervised_episodes(
         else:
             inputs[eid] = (np.load(path), read_attrs(feats))
             found[eid], passed[eid], sound_end[eid] = _answer(eid, *inputs[eid], pp, rp, sound_only)
-            if pp.season_agree:
-                copies[eid] = read_copies(path)
-    for eid in _ident_seasons_without_intro(found, passed, groups):
+            copies[eid] = read_copies(path)
+    for eid, skip in _opening_verdicts(found, passed, groups, copies).items():
         found[eid], passed[eid], sound_end[eid] = _answer(
-            eid, *inputs[eid], pp, rp, sound_only, True
+            eid, *inputs[eid], pp, rp, sound_only, skip
         )
     found.update(_season_ends(found, sound_end, groups))
     out = [found[eid] for eid in episode_ids]
@@ -121,22 +114,60 @@ def unsupervised_episodes(
     return season_decisions(out, pp, groups, videos, rp.min_share)
 
 
-def _ident_seasons_without_intro(
-    found: dict[str, Detection], passed: dict[str, bool], groups: dict[str, str]
-) -> list[str]:
-    """Episodes whose answer is the run that opens them in a season where at least
-    :data:`IDENT_VOTES` episodes passed over that run for another
-    (:func:`introdetect.repetition.unsupervised_answer`): the season opens with an ident,
-    and such an episode, where nothing else repeats, has no intro."""
-    votes = Counter(groups.get(eid, "") for eid, p in passed.items() if p)
-    return [
-        eid
-        for eid, p in passed.items()
-        if not p
-        and votes[groups.get(eid, "")] >= IDENT_VOTES
-        and found[eid].interval is not None
-        and found[eid].interval[0] < OPENING_S
-    ]
+def _opening_verdicts(
+    found: dict[str, Detection],
+    passed: dict[str, bool],
+    groups: dict[str, str],
+    copies: dict[str, Copies],
+) -> dict[str, bool]:
+    """Episodes to answer again, with a verdict on the run that opens them (``skip_opening``
+    of :func:`introdetect.repetition.unsupervised_answer`), in each season where some
+    episode passed over its opening run for another. An ident opens every episode: the
+    sound of its first second repeats at the other episodes' openings
+    (:func:`_opens_with_ident`, from the copies of the sound matching). An episode that
+    passed over an opening repeated elsewhere (an intro that opens this episode and comes
+    after a cold open in the others) answers it after all (False); where an episode passed
+    over an ident, an episode that answers the same ident, having nothing else, has no
+    intro (True).
+
+    Development set (seeds 1, 2, 4-12): seed 9's ident series (the ident shared by all three
+    episodes, the intro by two: the third has no intro, right) and seed 12's series whose
+    5.1 s intro opens one episode (passed over for a shared scene; its sound repeats at the
+    others' intros, 10 and 66 s in: back to the intro, right)."""
+    seasons: dict[str, list[str]] = defaultdict(list)
+    for eid in passed:
+        seasons[groups.get(eid, "")].append(eid)
+    out: dict[str, bool] = {}
+    for ids in seasons.values():
+        idents = False
+        for eid in (eid for eid in ids if passed[eid]):
+            if _opens_with_ident(eid, copies, found[eid].fps):
+                idents = True
+            else:
+                out[eid] = False
+        if not idents:
+            continue
+        for eid in ids:
+            d = found[eid]
+            opening = not passed[eid] and d.interval is not None and d.interval[0] < OPENING_S
+            if opening and _opens_with_ident(eid, copies, d.fps):
+                out[eid] = True
+    return out
+
+
+def _opens_with_ident(eid: str, copies: dict[str, Copies], fps: float) -> bool:
+    """Whether the sound of the episode's first :data:`OPENING_S` repeats at the openings of
+    more of the other episodes (within :data:`OPENING_S` of the same step) than elsewhere."""
+    first = max(1, int(round(OPENING_S * fps)))
+    at_opening = elsewhere = 0
+    for runs in copies.get(eid, {}).values():
+        near = [(s, t) for s, e, t in runs.tolist() if s < first and e > s]
+        if near:
+            if any(abs(t - s) < first for s, t in near):
+                at_opening += 1
+            else:
+                elsewhere += 1
+    return at_opening > elsewhere
 
 
 def _season_ends(
