@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from introdetect.agreement import Steps, agree
+from introdetect.agreement import Steps, agree, projections
 from introdetect.decision import ALONE, NO_AUDIO, Detection, season_decisions
 from introdetect.params import PredictParams, RepetitionParams
 from introdetect.repetition import (
@@ -157,13 +157,14 @@ def _opening_verdicts(
 
 def _opens_with_ident(eid: str, copies: dict[str, Copies], fps: float) -> bool:
     """Whether the sound of the episode's first :data:`OPENING_S` repeats at the openings of
-    more of the other episodes (within :data:`OPENING_S` of the same step) than elsewhere."""
+    more of the other episodes (a copy starting within :data:`OPENING_S` of theirs,
+    :func:`introdetect.agreement.projections`) than elsewhere."""
     first = max(1, int(round(OPENING_S * fps)))
     at_opening = elsewhere = 0
     for runs in copies.get(eid, {}).values():
-        near = [(s, t) for s, e, t in runs.tolist() if s < first and e > s]
-        if near:
-            if any(abs(t - s) < first for s, t in near):
+        places = projections(runs, (0, first))
+        if places:
+            if any(p[0] < first for p in places):
                 at_opening += 1
             else:
                 elsewhere += 1
