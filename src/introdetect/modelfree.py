@@ -11,7 +11,9 @@ model's (:func:`introdetect.decision.season_decisions`).
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +30,10 @@ from introdetect.repetition import (
     read_copies,
     unsupervised_answer,
 )
+from introdetect.speech import EpisodeSpeech
 from introdetect.store import read_attrs
+
+log = logging.getLogger(__name__)
 
 # A step's share: this much of the share of episodes where its sound repeats (a sample-exact
 # repeat of the audio, :mod:`introdetect.candidates`), the rest from its picture's (a looser
@@ -75,9 +80,11 @@ def unsupervised_episodes(
     run opening the episode (a studio ident) is passed over where another run repeats, and
     the season then decides whether its opening is its ident or its intro
     (:func:`_opening_verdicts`). With ``predict.season_agree`` each answer is then checked
-    against the other episodes' (:mod:`introdetect.agreement`). ``sound_only``
+    against the other episodes' (:mod:`introdetect.agreement`). With ``predict.speech``
+    (and ``videos``), of runs shared about as widely one that is mostly speech loses to one
+    that is not (:mod:`introdetect.speech`). ``sound_only``
     (``features.audio_only``: no pictures decoded): the sound's share alone. ``videos``: for
-    the boundary refinement of the season decisions."""
+    the speech cue and the boundary refinement of the season decisions."""
     groups = groups or {}
     sizes = Counter(groups.values())
     found: dict[str, Detection] = {}
@@ -85,6 +92,7 @@ def unsupervised_episodes(
     copies: dict[str, Copies] = {}
     passed: dict[str, bool] = {}
     sound_end: dict[str, float | None] = {}
+    spoken: dict[str, Callable[[int, int], bool]] = {}
     for eid in episode_ids:
         path, feats = Path(rep_dir) / f"{eid}.npy", Path(feature_dir) / f"{eid}.h5"
         if groups and sizes[groups[eid]] == 1:  # repetition needs another episode
@@ -94,11 +102,15 @@ def unsupervised_episodes(
             found[eid] = Detection.missing(eid, f"{path}: no repetition features")
         else:
             inputs[eid] = (np.load(path), read_attrs(feats))
-            found[eid], passed[eid], sound_end[eid] = _answer(eid, *inputs[eid], pp, rp, sound_only)
+            if pp.speech and videos and eid in videos:
+                spoken[eid] = _spoken(eid, videos[eid], inputs[eid][1])
+            found[eid], passed[eid], sound_end[eid] = _answer(
+                eid, *inputs[eid], pp, rp, sound_only, spoken=spoken.get(eid)
+            )
             copies[eid] = read_copies(path)
     for eid, skip in _opening_verdicts(found, passed, groups, copies).items():
         found[eid], passed[eid], sound_end[eid] = _answer(
-            eid, *inputs[eid], pp, rp, sound_only, skip
+            eid, *inputs[eid], pp, rp, sound_only, skip, spoken.get(eid)
         )
     found.update(_season_ends(found, sound_end, groups))
     out = [found[eid] for eid in episode_ids]
@@ -108,7 +120,8 @@ def unsupervised_episodes(
             rep, attrs = inputs[d.episode_id]
             only = _only(rep, span, d.fps)
             skip = passed[d.episode_id] or None
-            return _answer(d.episode_id, only, attrs, pp, rp, sound_only, skip)[0]
+            said = spoken.get(d.episode_id)
+            return _answer(d.episode_id, only, attrs, pp, rp, sound_only, skip, said)[0]
 
         out = agree(out, copies, answer_within)  # only episodes with copies can move
     return season_decisions(out, pp, groups, videos, rp.min_share)
@@ -202,6 +215,23 @@ def _season_ends(
     return out
 
 
+def _spoken(eid: str, video: Path, attrs: dict) -> Callable[[int, int], bool]:
+    """Whether steps ``[a, b)`` of the episode are mostly speech
+    (:class:`introdetect.speech.EpisodeSpeech`: its audio decoded when first asked, each
+    span judged once)."""
+    speech, fps = EpisodeSpeech(video, float(attrs["window_s"])), float(attrs["fps"])
+    said: dict[tuple[int, int], bool] = {}
+
+    def spoken(a: int, b: int) -> bool:
+        if (a, b) not in said:
+            said[a, b] = speech.spoken(a / fps, b / fps)
+            if said[a, b]:
+                log.info("%s: %.1f-%.1f s is mostly speech", eid, a / fps, b / fps)
+        return said[a, b]
+
+    return spoken
+
+
 def _only(rep: np.ndarray, span: Steps, fps: float, margin_s: float = 1.0) -> np.ndarray:
     """``rep`` with the repetition shares (picture and sound) zero outside ``span`` widened
     by ``margin_s``: an answer looked for only there."""
@@ -223,12 +253,14 @@ def _answer(
     rp: RepetitionParams,
     sound_only: bool = False,
     skip_opening: bool | None = None,
+    spoken: Callable[[int, int], bool] | None = None,
 ) -> tuple[Detection, bool, float | None]:
     """One episode's model-free answer from its repetition channels ``rep``, whether it
     passed over the run that opens the episode (``skip_opening``:
     :func:`introdetect.repetition.unsupervised_answer`), and where the answer would end
     with its sound (None: where it ends; else it ends earlier, with its pictures:
-    :func:`end_where_pictures_stop`)."""
+    :func:`end_where_pictures_stop`). ``spoken``: whether steps are mostly speech
+    (:func:`_spoken`), for the choice between runs shared about as widely."""
     fps, end = float(attrs["fps"]), float(attrs["duration_s"])
     ended = end < float(attrs["window_s"]) - 1.0  # the episode's end is in the window
     end_s = end if ended else None
@@ -239,7 +271,7 @@ def _answer(
             return Detection(eid, None, None, 0.0, NO_AUDIO, np.zeros(0), 0.0), False, None
         curve = rep.copy()
         curve[:, 3] = sound
-        iv, share, passed = unsupervised_answer(curve, fps, pp, rp, end_s, skip_opening)
+        iv, share, passed = unsupervised_answer(curve, fps, pp, rp, end_s, skip_opening, spoken)
         det = _detection(eid, iv, share, "audio", curve[:, 3], fps, end_s, rp.min_share, passed)
         return det, passed, None
     curve, source, passed, sound_end = rep[:, 3], "repetition", False, None
@@ -247,7 +279,7 @@ def _answer(
     if use_sound:
         both = rep.copy()
         both[:, 3] = (1 - SOUND_WEIGHT) * curve + SOUND_WEIGHT * sound
-        iv, share, passed = unsupervised_answer(both, fps, pp, rp, end_s, skip_opening)
+        iv, share, passed = unsupervised_answer(both, fps, pp, rp, end_s, skip_opening, spoken)
         if iv is not None or passed:
             curve, source = both[:, 3], "repetition+audio"
         if iv is not None:
@@ -258,7 +290,7 @@ def _answer(
         # the sound repeats nowhere in the episode (a theme that differs between episodes,
         # no audio): the pictures answer. Where it repeats, but not as an intro (only the
         # credits), the episode has none: pictures alone would take a recurring scene.
-        iv, share, passed = unsupervised_answer(rep, fps, pp, rp, end_s, skip_opening)
+        iv, share, passed = unsupervised_answer(rep, fps, pp, rp, end_s, skip_opening, spoken)
     det = _detection(eid, iv, share, source, curve, fps, end_s, rp.min_share, passed)
     return det, passed, sound_end
 

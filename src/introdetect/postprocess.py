@@ -3,6 +3,8 @@ per-step probabilities and extraction of the best intro interval."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 
@@ -48,6 +50,7 @@ def extract_best_interval(
     max_len_s: float = 30.0,
     level_tolerance: float | None = None,
     level: np.ndarray | None = None,
+    spoken: Callable[[int, int], bool] | None = None,
 ) -> tuple[float, float, float] | None:
     """The best contiguous run of steps with ``probs >= threshold``.
 
@@ -57,7 +60,10 @@ def extract_best_interval(
     is within ``level_tolerance`` of the highest mean (the model-free detector: a run shared
     by every other episode before a longer one shared by a few), the means taken on
     ``level`` when given (the same steps of another curve: the unsmoothed share, on which a
-    short run is not lowered by the smoothing its edges get).
+    short run is not lowered by the smoothing its edges get). ``spoken(a, b)``: whether the
+    steps ``[a, b)`` are mostly speech (:mod:`introdetect.speech`); of several such runs,
+    those that are lose to those that are not (an intro is music; a recapped scene that a
+    small season shares as widely is mostly dialogue), none is dropped when all are.
     Returns ``(start_s, end_s, score)`` with score = mean probability in the run, or None.
     """
     probs = np.asarray(probs, np.float64)
@@ -81,6 +87,9 @@ def extract_best_interval(
         means = [float(at[a:b].mean()) for a, b, _ in runs]
         top = max(means)
         runs = [r for r, m in zip(runs, means, strict=True) if m >= top - level_tolerance]
+        if spoken is not None and len(runs) > 1:
+            quiet = [r for r in runs if not spoken(r[0], r[1])]
+            runs = quiet or runs
     best = max(runs, key=lambda r: r[2], default=None)  # the first of equal masses
     if best is None:
         return None

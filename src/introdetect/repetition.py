@@ -32,6 +32,7 @@ import json
 import logging
 import zipfile
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -246,6 +247,7 @@ def unsupervised_answer(
     rp: RepetitionParams,
     end_s: float | None = None,
     skip_opening: bool | None = None,
+    spoken: Callable[[int, int], bool] | None = None,
 ) -> tuple[tuple[float, float] | None, float, bool]:
     """The model-free answer for one episode: (interval rounded to 0.01 s or None, share,
     whether a run opening the episode was passed over); no candidate in the
@@ -255,12 +257,21 @@ def unsupervised_answer(
     a studio ident, shared by every episode, so more widely than an intro some episodes lack)
     when it would be the answer, lasts at most :data:`IDENT_MAX_S` and another shared run
     answers; True passes over such a run even when nothing else answers (the season has
-    shown it to be its ident: the episode has no intro), False never."""
+    shown it to be its ident: the episode has no intro), False never. ``spoken``: of runs
+    shared about as widely, one that is mostly speech loses to one that is not
+    (:func:`introdetect.postprocess.extract_best_interval`)."""
     late = late_steps(len(rep), fps, end_s)
 
     def detect(skip: bool) -> tuple[float, float, float] | None:
         return unsupervised_detect(
-            rep, fps, pp.min_len_s, pp.max_len_s, rp.min_share, late=late, skip_opening=skip
+            rep,
+            fps,
+            pp.min_len_s,
+            pp.max_len_s,
+            rp.min_share,
+            late=late,
+            skip_opening=skip,
+            spoken=spoken,
         )
 
     det, passed = detect(False), False
@@ -355,6 +366,7 @@ def unsupervised_detect(
     smooth_s: float = 0.5,
     late: np.ndarray | None = None,
     skip_opening: bool = False,
+    spoken: Callable[[int, int], bool] | None = None,
 ) -> tuple[float, float, float] | None:
     """The best run of steps shared (as aligned repeats) by at least ``min_share`` of the
     other episodes, on the :func:`judged_share` curve (nothing in or running into the
@@ -364,7 +376,8 @@ def unsupervised_detect(
     None. How widely a run is shared is its mean share before smoothing: smoothing lowers
     a 2 s intro shared by every other episode more than a longer scene shared by fewer
     (held-out seed 11, then looked at: two 2 s intros lost to 3-4 s runs shared less
-    widely; development seeds 1, 2, 4-10 unchanged)."""
+    widely; development seeds 1, 2, 4-10 unchanged). ``spoken(a, b)``: whether steps
+    ``[a, b)`` are mostly speech; such a run loses to one as widely shared that is not."""
     share = judged_share(rep[:, 3], fps, min_share, late, smooth_s, skip_opening)
     level = judged_share(rep[:, 3], fps, min_share, late, 0.0, skip_opening)  # unsmoothed
     best = extract_best_interval(
@@ -375,6 +388,7 @@ def unsupervised_detect(
         max_len_s,
         LEVEL_TOLERANCE,
         level,
+        spoken,
     )
     if best is None or rep.shape[1] <= AUDIO_SPLIT:
         return best

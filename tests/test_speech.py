@@ -1,0 +1,126 @@
+"""The speech cue: silero-vad hears the development set's voices and not its music, reads
+an episode's audio from the video file, and breaks ties between runs shared about as
+widely in the model-free detector's choice."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from introdetect.devset.sound import shot_sound
+from introdetect.modelfree import _spoken
+from introdetect.params import PredictParams, RepetitionParams
+from introdetect.postprocess import extract_best_interval
+from introdetect.repetition import unsupervised_answer
+from introdetect.speech import SPOKEN_SHARE, EpisodeSpeech, detector, model_path
+
+SR = 16000
+VOICE_SEED = 7  # a voice of the development set that silero hears (some it does not)
+
+
+def _sound(kind: str, seconds: float) -> np.ndarray:
+    return shot_sound(kind, VOICE_SEED, SR, seconds, 3.0).astype(np.float32)
+
+
+def _write(path: Path, audio: np.ndarray | None, seconds: float) -> Path:
+    """A 64x48 H.264 clip of ``seconds`` with ``audio`` (mono float32 at 16 kHz) as AAC."""
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=10)
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        aus = out.add_stream("aac", rate=SR, layout="mono") if audio is not None else None
+        for i in range(int(seconds * 10)):
+            img = np.full((48, 64, 3), (i * 7) % 255, np.uint8)
+            for p in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(p)
+        for p in vs.encode(None):
+            out.mux(p)
+        if aus is not None:
+            for a in range(0, audio.size - 1024, 1024):
+                af = av.AudioFrame.from_ndarray(
+                    audio[None, a : a + 1024], format="fltp", layout="mono"
+                )
+                af.sample_rate, af.pts, af.time_base = SR, a, Fraction(1, SR)
+                for p in aus.encode(af):
+                    out.mux(p)
+            for p in aus.encode(None):
+                out.mux(p)
+    return path
+
+
+def test_the_model_ships_in_the_wheel():
+    assert model_path().is_file()
+
+
+def test_voices_are_speech_and_music_is_not():
+    speech = detector().probs(_sound("speech", 8.0))
+    assert speech.shape == (8 * SR // 512,)
+    assert np.mean(speech >= 0.5) >= SPOKEN_SHARE
+    for kind in ("theme", "music", "realmusic", "room"):
+        assert np.mean(detector().probs(_sound(kind, 8.0)) >= 0.5) < 0.1, kind
+
+
+def test_episode_speech_reads_the_video_and_says_where(tmp_path):
+    parts = [
+        _sound(k, s) for k, s in (("room", 5.0), ("speech", 8.0), ("music", 5.0), ("theme", 4.0))
+    ]
+    ep = EpisodeSpeech(_write(tmp_path / "ep.mp4", np.concatenate(parts), 22.0), window_s=600.0)
+    assert ep.share(0.0, 5.0) < 0.1
+    assert ep.spoken(5.0, 13.0) and ep.spoken(5.5, 12.5)
+    assert not ep.spoken(13.0, 18.0)
+    assert not ep.spoken(18.0, 22.0)
+    silent = EpisodeSpeech(_write(tmp_path / "silent.mp4", None, 3.0), window_s=600.0)
+    assert silent.share(0.0, 3.0) is None and not silent.spoken(0.0, 3.0)
+    missing = EpisodeSpeech(tmp_path / "gone.mp4", window_s=600.0)
+    assert missing.share(0.0, 3.0) is None  # a warning, not an error: judged without the cue
+
+
+def test_a_spoken_run_loses_only_a_tie():
+    fps = 2.0
+    probs = np.zeros(60)
+    probs[4:10] = 0.9  # 3 s
+    probs[20:34] = 0.9  # 7 s: the longer, so the answer without the cue
+    probs[44:48] = 0.6  # shared less widely: never in the tie
+    level = probs.copy()
+
+    def says(*spans):
+        return lambda a, b: any(a < hi and lo < b for lo, hi in spans)
+
+    best = lambda spoken: extract_best_interval(probs, fps, 0.5, 1.0, 30.0, 0.05, level, spoken)[:2]  # noqa: E731
+    assert best(None) == (10.0, 17.0)
+    assert best(says((20, 34))) == (2.0, 5.0)  # the longer run is dialogue: the quiet one
+    assert best(says((4, 10), (20, 34))) == (10.0, 17.0)  # all spoken: as without the cue
+    assert best(says((4, 10))) == (10.0, 17.0)
+    probs[4:10] = 1.0  # no longer tied with the spoken run: the widest wins whatever is said
+    level = probs.copy()
+    assert extract_best_interval(probs, fps, 0.5, 1.0, 30.0, 0.05, level, says((4, 10)))[:2] == (
+        2.0,
+        5.0,
+    )
+
+
+@pytest.mark.parametrize("speech_first", [True, False])
+def test_the_model_free_answer_is_the_quiet_run_of_two_shared_as_widely(tmp_path, speech_first):
+    """Two runs shared by the same share of other episodes, 8 s of dialogue and 4 s of
+    theme: the detector takes the longer run, unless it hears that the longer is speech."""
+    speech, theme = _sound("speech", 8.0), _sound("theme", 4.0)
+    gap = _sound("room", 4.0)
+    parts = [gap, speech, gap, theme, gap] if speech_first else [gap, theme, gap, speech, gap]
+    video = _write(tmp_path / "ep.mp4", np.concatenate(parts), 28.0)
+    fps = 2.0
+    rep = np.zeros((56, 6), np.float32)
+    spans = [(8, 24), (32, 40)] if speech_first else [(8, 16), (24, 40)]
+    for a, b in spans:
+        rep[a:b, 3] = 1.0
+    pp, rp = PredictParams(), RepetitionParams()
+    plain = unsupervised_answer(rep, fps, pp, rp)[0]
+    heard = unsupervised_answer(
+        rep, fps, pp, rp, spoken=_spoken("ep", video, {"fps": fps, "window_s": 600.0})
+    )[0]
+    theme_at = (16.0, 20.0) if speech_first else (4.0, 8.0)
+    speech_at = (4.0, 12.0) if speech_first else (12.0, 20.0)
+    assert plain == pytest.approx(speech_at, abs=0.6)
+    assert heard == pytest.approx(theme_at, abs=0.6)
