@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from introdetect.devset.sound import shot_sound
+from introdetect.media import decode_audio, decode_audio_span
 from introdetect.modelfree import _spoken
 from introdetect.params import PredictParams, RepetitionParams
 from introdetect.postprocess import extract_best_interval
@@ -76,6 +77,20 @@ def test_episode_speech_reads_the_video_and_says_where(tmp_path):
     assert silent.share(0.0, 3.0) is None and not silent.spoken(0.0, 3.0)
     missing = EpisodeSpeech(tmp_path / "gone.mp4", window_s=600.0)
     assert missing.share(0.0, 3.0) is None  # a warning, not an error: judged without the cue
+
+
+@pytest.mark.parametrize("start", [0.0, 3.2, 11.0])
+def test_a_span_decoded_after_a_seek_is_the_same_audio(tmp_path, start):
+    audio = np.concatenate([_sound("speech", 8.0), _sound("theme", 6.0)])
+    video = _write(tmp_path / "ep.mp4", audio, 14.0)
+    whole: list[np.ndarray] = []
+    decode_audio(video, SR, 600.0, whole.append)
+    ref = np.concatenate(whole)[int(start * SR) : int((start + 2) * SR)]
+    span = decode_audio_span(video, SR, start, start + 2.0)
+    assert abs(span.size - ref.size) <= 1024
+    n = min(span.size, ref.size)
+    assert np.corrcoef(span[:n], ref[:n])[0, 1] > 0.95
+    assert decode_audio_span(video, SR, 20.0, 22.0).size == 0  # past the end
 
 
 def test_a_spoken_run_loses_only_a_tie():

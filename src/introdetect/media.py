@@ -484,6 +484,46 @@ def decode_audio(
         return AudioPass(pump.finish(), min(dur, window_s), note)
 
 
+def decode_audio_span(path: str | Path, sr: int, start_s: float, end_s: float) -> np.ndarray:
+    """The audio of ``[start_s, end_s)`` on the player's timeline, mono float32 at ``sr``,
+    decoded from the packet before ``start_s`` (a seek: a span late in the episode costs
+    what an early one does); to the frame's accuracy (tens of ms), not the sample's, and
+    shorter where the audio ends or starts later. Empty without an audio stream."""
+    with open_container(path) as container:
+        stream, _ = pick_audio_stream(container)
+        if stream is None or end_s <= start_s:
+            return np.zeros(0, np.float32)
+        zero = playback_start(container)
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
+        out: list[np.ndarray] = []
+        first: float | None = None
+        try:
+            if start_s > 0 and stream.time_base:
+                container.seek(int((start_s + zero) / stream.time_base), stream=stream)
+            guard = CorruptPacketGuard(Path(path), 20, DecodeStats())
+            for packet in container.demux(stream):
+                for frame in guard.decode(packet):
+                    if frame.pts is None:
+                        continue
+                    t = float(frame.pts * frame.time_base) - zero
+                    if first is None:
+                        first = t
+                    if t >= end_s:
+                        break
+                    out += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+                else:
+                    continue
+                break
+        except av.error.FFmpegError as e:
+            raise MediaError(f"{show_path(path)}: audio decode failed ({e})") from e
+    if first is None or not out:
+        return np.zeros(0, np.float32)
+    pcm = np.concatenate(out)
+    a = max(0, int(round((start_s - first) * sr)))
+    b = max(a, int(round((end_s - first) * sr)))
+    return pcm[a:b]
+
+
 class EpisodeDecoder:
     """One pass over an episode: video frames sampled on the step grid, the default audio
     stream pumped to a sink, both demuxed together so the file is decoded once.

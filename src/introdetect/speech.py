@@ -8,9 +8,9 @@ Its *sequence* ONNX graph runs a block of frames per call through onnxruntime, s
 module imports neither torch nor the ``silero_vad`` package itself (whose ``__init__``
 imports torch): the audio-only path stays torch-free.
 
-:class:`EpisodeSpeech` decodes an episode's audio once, when first asked, and says which
-share of a span's 32 ms frames is speech (:func:`spoken`: at least :data:`SPOKEN_SHARE`).
-It is asked only about the runs the model-free detector has to choose between
+:class:`EpisodeSpeech` says which share of a span's 32 ms frames is speech (:meth:`spoken`:
+at least :data:`SPOKEN_SHARE`), decoding only that span's audio. It is asked only about the
+runs the model-free detector has to choose between
 (:func:`introdetect.postprocess.extract_best_interval`), so an episode where nothing is
 tied costs nothing.
 """
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from introdetect.errors import IntrodetectError
-from introdetect.media import MediaError, decode_audio
+from introdetect.media import MediaError, decode_audio_span
 
 log = logging.getLogger(__name__)
 
@@ -110,47 +110,32 @@ def detector() -> SpeechDetector:
 
 
 class EpisodeSpeech:
-    """The speech in one episode's audio, decoded when first asked (up to the end of the
-    analysis window, ``window_s``) and kept; None answers where there is no audio or it
-    cannot be read (logged once: the episode is then judged without the cue)."""
+    """The speech in one episode's audio, span by span: each span's audio is decoded
+    from the file (with a second before it, :data:`WARMUP_S`, for the detector's state to
+    settle), so a span late in the episode costs what an early one does. None answers where
+    there is no audio or it cannot be read (logged: the episode is then judged without the
+    cue). ``window_s``: nothing past the analysis window is read."""
 
     def __init__(self, video: str | Path, window_s: float) -> None:
         self.video, self.window_s = Path(video), window_s
-        self._pcm: np.ndarray | None = None
         self._failed = False
-
-    def _audio(self) -> np.ndarray | None:
-        if self._pcm is None and not self._failed:
-            chunks: list[np.ndarray] = []
-            try:
-                done = decode_audio(self.video, SR, self.window_s, chunks.append)
-            except (MediaError, OSError, ValueError) as e:
-                log.warning("%s: no speech cue (%s)", self.video, e)
-                self._failed = True
-                return None
-            if not chunks or "no audio" in done.note:
-                self._failed = True
-                return None
-            self._pcm = np.concatenate(chunks)
-        return self._pcm
 
     def share(self, start_s: float, end_s: float) -> float | None:
         """The share of the 32 ms frames in ``[start_s, end_s)`` that are speech; None
         without audio there."""
-        pcm = self._audio()
-        if pcm is None:
+        end_s = min(end_s, self.window_s)
+        if self._failed or end_s - start_s < FRAME / SR:
             return None
-        a, b = int(start_s * SR), min(int(end_s * SR), pcm.size)
-        if b - a < FRAME:
-            return None
-        w = min(a, int(WARMUP_S * SR)) // FRAME * FRAME
+        warm = min(start_s, WARMUP_S)
         try:
-            p = detector().probs(pcm[a - w : b])[w // FRAME :]
-        except SpeechUnavailable as e:
+            pcm = decode_audio_span(self.video, SR, start_s - warm, end_s)
+            skip = int(warm * SR) // FRAME
+            p = detector().probs(pcm)[skip:]
+        except (MediaError, SpeechUnavailable, OSError, ValueError) as e:
             log.warning("%s: no speech cue (%s)", self.video, e)
-            self._failed, self._pcm = True, None
+            self._failed = True
             return None
-        return float(np.mean(p >= SPEECH_PROB))
+        return float(np.mean(p >= SPEECH_PROB)) if p.size else None
 
     def spoken(self, start_s: float, end_s: float) -> bool:
         """Whether ``[start_s, end_s)`` is mostly speech (:data:`SPOKEN_SHARE`)."""
