@@ -11,13 +11,14 @@ import av
 import numpy as np
 import pytest
 
+import introdetect.speech as speech
 from introdetect.devset.sound import shot_sound
 from introdetect.media import decode_audio, decode_audio_span
 from introdetect.modelfree import _spoken
 from introdetect.params import PredictParams, RepetitionParams
 from introdetect.postprocess import extract_best_interval
 from introdetect.repetition import unsupervised_answer
-from introdetect.speech import SPOKEN_SHARE, EpisodeSpeech, detector, model_path
+from introdetect.speech import SPOKEN_SHARE, EpisodeSpeech, SpeechUnavailable, detector, model_path
 
 SR = 16000
 VOICE_SEED = 7  # a voice of the development set that silero hears (some it does not)
@@ -84,6 +85,20 @@ def test_episode_speech_reads_the_video_and_says_where(tmp_path):
     assert silent.share(0.0, 3.0) is None and not silent.spoken(0.0, 3.0)
     missing = EpisodeSpeech(tmp_path / "gone.mp4", window_s=600.0)
     assert missing.share(0.0, 3.0) is None  # a warning, not an error: judged without the cue
+
+
+def test_without_the_model_an_episode_is_judged_without_the_cue(tmp_path, monkeypatch, caplog):
+    def gone() -> Path:
+        raise SpeechUnavailable("silero-vad is not installed")
+
+    monkeypatch.setattr(speech, "model_path", gone)
+    detector.cache_clear()
+    try:
+        ep = EpisodeSpeech(_write(tmp_path / "ep.mp4", _sound("speech", 8.0), 8.0), 600.0)
+        assert ep.share(0.0, 8.0) is None and not ep.spoken(0.0, 8.0)
+    finally:
+        detector.cache_clear()
+    assert "silero-vad is not installed" in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -496,32 +496,35 @@ def decode_audio_span(path: str | Path, sr: int, start_s: float, end_s: float) -
         zero = playback_start(container)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
         out: list[np.ndarray] = []
-        first: float | None = None
+        first: float | None = None  # where the first decoded frame starts
         try:
             if start_s > 0 and stream.time_base:
                 container.seek(int((start_s + zero) / stream.time_base), stream=stream)
-            guard = CorruptPacketGuard(Path(path), 20, DecodeStats())
-            for packet in container.demux(stream):
-                for frame in guard.decode(packet):
-                    if frame.pts is None:
-                        continue
-                    t = float(frame.pts * frame.time_base) - zero
-                    if first is None:
-                        first = t
-                    if t >= end_s:
-                        break
-                    out += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
-                else:
-                    continue
-                break
+            for frame in _frames(path, container, stream):
+                t = float(frame.pts * frame.time_base) - zero
+                if t >= end_s:
+                    break
+                first = t if first is None else first
+                out += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
         except av.error.FFmpegError as e:
             raise MediaError(f"{show_path(path)}: audio decode failed ({e})") from e
     if first is None or not out:
         return np.zeros(0, np.float32)
     pcm = np.concatenate(out)
     a = max(0, int(round((start_s - first) * sr)))
-    b = max(a, int(round((end_s - first) * sr)))
-    return pcm[a:b]
+    return pcm[a : max(a, int(round((end_s - first) * sr)))]
+
+
+def _frames(
+    path: str | Path, container: av.container.InputContainer, stream: av.stream.Stream
+) -> Iterator[av.AudioFrame]:
+    """The decodable, timestamped frames of ``stream`` from where the container stands
+    (corrupt packets skipped)."""
+    guard = CorruptPacketGuard(Path(path), 20, DecodeStats())
+    for packet in container.demux(stream):
+        for frame in guard.decode(packet):
+            if frame.pts is not None:
+                yield frame
 
 
 class EpisodeDecoder:

@@ -217,7 +217,7 @@ def _season_ends(
 
 def _spoken(eid: str, video: Path, attrs: dict) -> Callable[[int, int], bool]:
     """Whether steps ``[a, b)`` of the episode are mostly speech
-    (:class:`introdetect.speech.EpisodeSpeech`: its audio decoded when first asked, each
+    (:class:`introdetect.speech.EpisodeSpeech`: the span's audio decoded when asked, each
     span judged once)."""
     speech, fps = EpisodeSpeech(video, float(attrs["window_s"])), float(attrs["fps"])
     said: dict[tuple[int, int], bool] = {}

@@ -20,7 +20,6 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import logging
-import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -74,10 +73,13 @@ class SpeechDetector:
         opts = ort.SessionOptions()
         opts.inter_op_num_threads = 1
         opts.intra_op_num_threads = 1
-        self.session = ort.InferenceSession(
-            str(model_path()), sess_options=opts, providers=["CPUExecutionProvider"]
-        )
-        self._lock = threading.Lock()
+        path = model_path()
+        try:
+            self.session = ort.InferenceSession(
+                str(path), sess_options=opts, providers=["CPUExecutionProvider"]
+            )
+        except Exception as e:  # onnxruntime raises its own types for a broken graph
+            raise SpeechUnavailable(f"{path}: cannot load ({e})") from e
 
     def probs(self, pcm: np.ndarray) -> np.ndarray:
         """Speech probability of each 32 ms frame of ``pcm`` (mono float32 at 16 kHz; the
@@ -94,12 +96,11 @@ class SpeechDetector:
         h = np.zeros((1, 1, 128), np.float32)
         c = np.zeros((1, 1, 128), np.float32)
         out = []
-        with self._lock:
-            for i in range(0, n, BLOCK):
-                p, h, c = self.session.run(
-                    ["speech_probs", "hn", "cn"], {"input": blocks[i : i + BLOCK], "h": h, "c": c}
-                )
-                out.append(np.asarray(p, np.float32).reshape(-1))
+        for i in range(0, n, BLOCK):
+            p, h, c = self.session.run(
+                ["speech_probs", "hn", "cn"], {"input": blocks[i : i + BLOCK], "h": h, "c": c}
+            )
+            out.append(np.asarray(p, np.float32).reshape(-1))
         return np.concatenate(out)
 
 
