@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import decode, make_clip
 
-from introdetect.media import MediaError
+from introdetect.media import MediaError, decode_audio_span
 
 
 def _decode(path, fps=2.0, window=600.0, size=32, sr=16000, **kw):
@@ -194,6 +194,8 @@ def test_audio_layout_change_mid_stream(tmp_path):
     assert len(steps) == 8 and res.duration_s == pytest.approx(4.0, abs=0.1)
     assert abs(res.audio.size / 16000 - 4.0) < 0.3
     assert np.sqrt(np.mean(res.audio[-8000:-2000] ** 2)) > 0.1  # the stereo part is there
+    span = decode_audio_span(joined, 16000, 1.0, 3.5)  # across the change (the speech cue)
+    assert abs(span.size / 16000 - 2.5) < 0.1 and np.sqrt(np.mean(span[-4000:] ** 2)) > 0.1
 
 
 def test_hardware_decoding_falls_back_to_cpu(tmp_path, caplog):

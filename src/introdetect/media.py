@@ -485,34 +485,38 @@ def decode_audio(
 
 
 def decode_audio_span(path: str | Path, sr: int, start_s: float, end_s: float) -> np.ndarray:
-    """The audio of ``[start_s, end_s)`` on the player's timeline, mono float32 at ``sr``,
-    decoded from the packet before ``start_s`` (a seek: a span late in the episode costs
-    what an early one does); to the frame's accuracy (tens of ms), not the sample's, and
-    shorter where the audio ends or starts later. Empty without an audio stream."""
+    """The audio of ``[start_s, end_s)`` on the player's timeline, mono float32 at ``sr``
+    (:class:`AudioPump`, from the first frame decoded), decoded from the packet before
+    ``start_s`` (a seek: a span late in the episode costs what an early one does); to the
+    frame's accuracy (tens of ms), not the sample's, and shorter where the audio ends or
+    starts later. Empty without an audio stream."""
+    chunks: list[np.ndarray] = []
+    first = 0.0  # where the first frame decoded starts
     with open_container(path) as container:
         stream, _ = pick_audio_stream(container)
         if stream is None or end_s <= start_s:
             return np.zeros(0, np.float32)
         zero = playback_start(container)
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
-        out: list[np.ndarray] = []
-        first: float | None = None  # where the first decoded frame starts
+        pump: AudioPump | None = None
         try:
             if start_s > 0 and stream.time_base:
                 container.seek(int((start_s + zero) / stream.time_base), stream=stream)
             for frame in _frames(path, container, stream):
-                t = float(frame.pts * frame.time_base) - zero
-                if t >= end_s:
+                if pump is None:
+                    first = float(frame.pts * frame.time_base) - zero
+                    if first >= end_s:
+                        break
+                    pump = AudioPump(zero + first, sr, end_s - first, chunks.append)
+                pump.push(frame)
+                if pump.done:
                     break
-                first = t if first is None else first
-                out += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+            if pump is not None:
+                pump.finish()
         except av.error.FFmpegError as e:
             raise MediaError(f"{show_path(path)}: audio decode failed ({e})") from e
-    if first is None or not out:
+    if not chunks:
         return np.zeros(0, np.float32)
-    pcm = np.concatenate(out)
-    a = max(0, int(round((start_s - first) * sr)))
-    return pcm[a : max(a, int(round((end_s - first) * sr)))]
+    return np.concatenate(chunks)[max(0, int(round((start_s - first) * sr))) :]
 
 
 def _frames(
