@@ -35,6 +35,8 @@ from introdetect.store import read_attrs
 
 log = logging.getLogger(__name__)
 
+Prefer = Callable[[list[Steps]], list[bool]]  # of tied runs, which to keep
+
 # A step's share: this much of the share of episodes where its sound repeats (a sample-exact
 # repeat of the audio, :mod:`introdetect.candidates`), the rest from its picture's (a looser
 # test: recurring establishing shots and similar scenes pass it too). On the development
@@ -81,8 +83,8 @@ def unsupervised_episodes(
     the season then decides whether its opening is its ident or its intro
     (:func:`_opening_verdicts`). With ``predict.season_agree`` each answer is then checked
     against the other episodes' (:mod:`introdetect.agreement`). With ``predict.speech``
-    (and ``videos``), of runs shared about as widely one that is mostly speech loses to one
-    that is not (:mod:`introdetect.speech`). ``sound_only``
+    (and ``videos``), of runs shared about as widely those with speech lose to a quiet one
+    (:mod:`introdetect.speech`). ``sound_only``
     (``features.audio_only``: no pictures decoded): the sound's share alone. ``videos``: for
     the speech cue and the boundary refinement of the season decisions."""
     groups = groups or {}
@@ -92,7 +94,7 @@ def unsupervised_episodes(
     copies: dict[str, Copies] = {}
     passed: dict[str, bool] = {}
     sound_end: dict[str, float | None] = {}
-    spoken: dict[str, Callable[[int, int], bool]] = {}
+    prefer: dict[str, Prefer] = {}
     for eid in episode_ids:
         path, feats = Path(rep_dir) / f"{eid}.npy", Path(feature_dir) / f"{eid}.h5"
         if groups and sizes[groups[eid]] == 1:  # repetition needs another episode
@@ -103,14 +105,14 @@ def unsupervised_episodes(
         else:
             inputs[eid] = (np.load(path), read_attrs(feats))
             if pp.speech and videos and eid in videos:
-                spoken[eid] = _spoken(eid, videos[eid], inputs[eid][1])
+                prefer[eid] = _prefer_quiet(eid, videos[eid], inputs[eid][1])
             found[eid], passed[eid], sound_end[eid] = _answer(
-                eid, *inputs[eid], pp, rp, sound_only, spoken=spoken.get(eid)
+                eid, *inputs[eid], pp, rp, sound_only, prefer=prefer.get(eid)
             )
             copies[eid] = read_copies(path)
     for eid, skip in _opening_verdicts(found, passed, groups, copies).items():
         found[eid], passed[eid], sound_end[eid] = _answer(
-            eid, *inputs[eid], pp, rp, sound_only, skip, spoken.get(eid)
+            eid, *inputs[eid], pp, rp, sound_only, skip, prefer.get(eid)
         )
     found.update(_season_ends(found, sound_end, groups))
     out = [found[eid] for eid in episode_ids]
@@ -120,8 +122,8 @@ def unsupervised_episodes(
             rep, attrs = inputs[d.episode_id]
             only = _only(rep, span, d.fps)
             skip = passed[d.episode_id] or None
-            said = spoken.get(d.episode_id)
-            return _answer(d.episode_id, only, attrs, pp, rp, sound_only, skip, said)[0]
+            quiet = prefer.get(d.episode_id)
+            return _answer(d.episode_id, only, attrs, pp, rp, sound_only, skip, quiet)[0]
 
         out = agree(out, copies, answer_within)  # only episodes with copies can move
     return season_decisions(out, pp, groups, videos, rp.min_share)
@@ -215,21 +217,31 @@ def _season_ends(
     return out
 
 
-def _spoken(eid: str, video: Path, attrs: dict) -> Callable[[int, int], bool]:
-    """Whether steps ``[a, b)`` of the episode are mostly speech
-    (:class:`introdetect.speech.EpisodeSpeech`: the span's audio decoded when asked, each
-    span judged once)."""
+def _prefer_quiet(eid: str, video: Path, attrs: dict) -> Prefer:
+    """Of several runs (steps ``[a, b)``), which to keep: those without speech where some
+    run is quiet (:meth:`introdetect.speech.EpisodeSpeech.quiet_of`: each span's audio
+    decoded when asked, each set of runs judged once)."""
     speech, fps = EpisodeSpeech(video, float(attrs["window_s"])), float(attrs["fps"])
-    said: dict[tuple[int, int], bool] = {}
+    judged: dict[tuple[Steps, ...], list[bool]] = {}
 
-    def spoken(a: int, b: int) -> bool:
-        if (a, b) not in said:
-            said[a, b] = speech.spoken(a / fps, b / fps)
-            if said[a, b]:
-                log.info("%s: %.1f-%.1f s is mostly speech", eid, a / fps, b / fps)
-        return said[a, b]
+    def prefer(spans: list[Steps]) -> list[bool]:
+        key = tuple(spans)
+        if key not in judged:
+            judged[key] = speech.quiet_of([(a / fps, b / fps) for a, b in spans])
+            if not all(judged[key]):
+                went = [
+                    f"{a / fps:.1f}-{b / fps:.1f} s"
+                    for (a, b), k in zip(spans, judged[key], strict=True)
+                    if not k
+                ]
+                log.info(
+                    "%s: %s not taken: speech where a run as widely shared has none",
+                    eid,
+                    ", ".join(went),
+                )
+        return judged[key]
 
-    return spoken
+    return prefer
 
 
 def _only(rep: np.ndarray, span: Steps, fps: float, margin_s: float = 1.0) -> np.ndarray:
@@ -253,14 +265,14 @@ def _answer(
     rp: RepetitionParams,
     sound_only: bool = False,
     skip_opening: bool | None = None,
-    spoken: Callable[[int, int], bool] | None = None,
+    prefer: Prefer | None = None,
 ) -> tuple[Detection, bool, float | None]:
     """One episode's model-free answer from its repetition channels ``rep``, whether it
     passed over the run that opens the episode (``skip_opening``:
     :func:`introdetect.repetition.unsupervised_answer`), and where the answer would end
     with its sound (None: where it ends; else it ends earlier, with its pictures:
-    :func:`end_where_pictures_stop`). ``spoken``: whether steps are mostly speech
-    (:func:`_spoken`), for the choice between runs shared about as widely."""
+    :func:`end_where_pictures_stop`). ``prefer``: which of several runs shared about as
+    widely to keep (:func:`_prefer_quiet`)."""
     fps, end = float(attrs["fps"]), float(attrs["duration_s"])
     ended = end < float(attrs["window_s"]) - 1.0  # the episode's end is in the window
     end_s = end if ended else None
@@ -271,7 +283,7 @@ def _answer(
             return Detection(eid, None, None, 0.0, NO_AUDIO, np.zeros(0), 0.0), False, None
         curve = rep.copy()
         curve[:, 3] = sound
-        iv, share, passed = unsupervised_answer(curve, fps, pp, rp, end_s, skip_opening, spoken)
+        iv, share, passed = unsupervised_answer(curve, fps, pp, rp, end_s, skip_opening, prefer)
         det = _detection(eid, iv, share, "audio", curve[:, 3], fps, end_s, rp.min_share, passed)
         return det, passed, None
     curve, source, passed, sound_end = rep[:, 3], "repetition", False, None
@@ -279,7 +291,7 @@ def _answer(
     if use_sound:
         both = rep.copy()
         both[:, 3] = (1 - SOUND_WEIGHT) * curve + SOUND_WEIGHT * sound
-        iv, share, passed = unsupervised_answer(both, fps, pp, rp, end_s, skip_opening, spoken)
+        iv, share, passed = unsupervised_answer(both, fps, pp, rp, end_s, skip_opening, prefer)
         if iv is not None or passed:
             curve, source = both[:, 3], "repetition+audio"
         if iv is not None:
@@ -290,7 +302,7 @@ def _answer(
         # the sound repeats nowhere in the episode (a theme that differs between episodes,
         # no audio): the pictures answer. Where it repeats, but not as an intro (only the
         # credits), the episode has none: pictures alone would take a recurring scene.
-        iv, share, passed = unsupervised_answer(rep, fps, pp, rp, end_s, skip_opening, spoken)
+        iv, share, passed = unsupervised_answer(rep, fps, pp, rp, end_s, skip_opening, prefer)
     det = _detection(eid, iv, share, source, curve, fps, end_s, rp.min_share, passed)
     return det, passed, sound_end
 

@@ -50,21 +50,21 @@ def extract_best_interval(
     max_len_s: float = 30.0,
     level_tolerance: float | None = None,
     level: np.ndarray | None = None,
-    spoken: Callable[[int, int], bool] | None = None,
+    prefer: Callable[[list[tuple[int, int]]], list[bool]] | None = None,
 ) -> tuple[float, float, float] | None:
     """The best contiguous run of steps with ``probs >= threshold``.
 
-    Runs shorter than ``min_len_s`` are ignored; a run longer than ``max_len_s`` is cut to
-    its best ``max_len_s`` window. The best run is the one with the largest probability
-    mass; with ``level_tolerance``, the one with the largest mass among the runs whose mean
-    is within ``level_tolerance`` of the highest mean (the model-free detector: a run shared
-    by every other episode before a longer one shared by a few), the means taken on
-    ``level`` when given (the same steps of another curve: the unsmoothed share, on which a
-    short run is not lowered by the smoothing its edges get). ``spoken(a, b)``: whether the
-    steps ``[a, b)`` are mostly speech (:mod:`introdetect.speech`); of several such runs,
-    those that are lose to those that are not (an intro is music; a recapped scene that a
-    small season shares as widely is mostly dialogue), none is dropped when all are.
-    Returns ``(start_s, end_s, score)`` with score = mean probability in the run, or None.
+        Runs shorter than ``min_len_s`` are ignored; a run longer than ``max_len_s`` is cut to
+        its best ``max_len_s`` window. The best run is the one with the largest probability
+        mass; with ``level_tolerance``, the one with the largest mass among the runs whose mean
+        is within ``level_tolerance`` of the highest mean (the model-free detector: a run shared
+        by every other episode before a longer one shared by a few), the means taken on
+        ``level`` when given (the same steps of another curve: the unsmoothed share, on which a
+        short run is not lowered by the smoothing its edges get). ``prefer(spans)``: of several
+    such runs (``[a, b)`` steps each), which to keep (:mod:`introdetect.speech`: those without
+    speech where some have none: an intro is music, a recapped scene that a small season shares
+    as widely is dialogue); all are kept where it keeps none.
+        Returns ``(start_s, end_s, score)`` with score = mean probability in the run, or None.
     """
     probs = np.asarray(probs, np.float64)
     above = probs >= threshold
@@ -87,9 +87,9 @@ def extract_best_interval(
         means = [float(at[a:b].mean()) for a, b, _ in runs]
         top = max(means)
         runs = [r for r, m in zip(runs, means, strict=True) if m >= top - level_tolerance]
-        if spoken is not None and len(runs) > 1:
-            quiet = [r for r in runs if not spoken(r[0], r[1])]
-            runs = quiet or runs
+        if prefer is not None and len(runs) > 1:
+            keep = prefer([(a, b) for a, b, _ in runs])
+            runs = [r for r, k in zip(runs, keep, strict=True) if k] or runs
     best = max(runs, key=lambda r: r[2], default=None)  # the first of equal masses
     if best is None:
         return None

@@ -247,7 +247,7 @@ def unsupervised_answer(
     rp: RepetitionParams,
     end_s: float | None = None,
     skip_opening: bool | None = None,
-    spoken: Callable[[int, int], bool] | None = None,
+    prefer: Callable[[list[tuple[int, int]]], list[bool]] | None = None,
 ) -> tuple[tuple[float, float] | None, float, bool]:
     """The model-free answer for one episode: (interval rounded to 0.01 s or None, share,
     whether a run opening the episode was passed over); no candidate in the
@@ -257,9 +257,9 @@ def unsupervised_answer(
     a studio ident, shared by every episode, so more widely than an intro some episodes lack)
     when it would be the answer, lasts at most :data:`IDENT_MAX_S` and another shared run
     answers; True passes over such a run even when nothing else answers (the season has
-    shown it to be its ident: the episode has no intro), False never. ``spoken``: of runs
-    shared about as widely, one that is mostly speech loses to one that is not
-    (:func:`introdetect.postprocess.extract_best_interval`)."""
+    shown it to be its ident: the episode has no intro), False never. ``prefer``: which of
+    several runs shared about as widely to keep (the speech cue,
+    :func:`introdetect.postprocess.extract_best_interval`)."""
     late = late_steps(len(rep), fps, end_s)
 
     def detect(skip: bool) -> tuple[float, float, float] | None:
@@ -271,7 +271,7 @@ def unsupervised_answer(
             rp.min_share,
             late=late,
             skip_opening=skip,
-            spoken=spoken,
+            prefer=prefer,
         )
 
     det, passed = detect(False), False
@@ -366,7 +366,7 @@ def unsupervised_detect(
     smooth_s: float = 0.5,
     late: np.ndarray | None = None,
     skip_opening: bool = False,
-    spoken: Callable[[int, int], bool] | None = None,
+    prefer: Callable[[list[tuple[int, int]]], list[bool]] | None = None,
 ) -> tuple[float, float, float] | None:
     """The best run of steps shared (as aligned repeats) by at least ``min_share`` of the
     other episodes, on the :func:`judged_share` curve (nothing in or running into the
@@ -376,8 +376,8 @@ def unsupervised_detect(
     None. How widely a run is shared is its mean share before smoothing: smoothing lowers
     a 2 s intro shared by every other episode more than a longer scene shared by fewer
     (held-out seed 11, then looked at: two 2 s intros lost to 3-4 s runs shared less
-    widely; development seeds 1, 2, 4-10 unchanged). ``spoken(a, b)``: whether steps
-    ``[a, b)`` are mostly speech; such a run loses to one as widely shared that is not."""
+    widely; development seeds 1, 2, 4-10 unchanged). ``prefer(spans)``: which of several runs
+    shared about as widely to keep (the speech cue: those without speech)."""
     share = judged_share(rep[:, 3], fps, min_share, late, smooth_s, skip_opening)
     level = judged_share(rep[:, 3], fps, min_share, late, 0.0, skip_opening)  # unsmoothed
     best = extract_best_interval(
@@ -388,7 +388,7 @@ def unsupervised_detect(
         max_len_s,
         LEVEL_TOLERANCE,
         level,
-        spoken,
+        prefer,
     )
     if best is None or rep.shape[1] <= AUDIO_SPLIT:
         return best
