@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ import numpy as np
 from introdetect.agreement import Steps, agree, projections
 from introdetect.decision import ALONE, NO_AUDIO, Detection, season_decisions
 from introdetect.params import PredictParams, RepetitionParams
+from introdetect.postprocess import Prefer
 from introdetect.repetition import (
     AUDIO_SHARE,
     OPENING_S,
@@ -34,8 +34,6 @@ from introdetect.speech import EpisodeSpeech
 from introdetect.store import read_attrs
 
 log = logging.getLogger(__name__)
-
-Prefer = Callable[[list[Steps]], list[bool]]  # of tied runs, which to keep
 
 # A step's share: this much of the share of episodes where its sound repeats (a sample-exact
 # repeat of the audio, :mod:`introdetect.candidates`), the rest from its picture's (a looser

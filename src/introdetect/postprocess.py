@@ -7,6 +7,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+# of several runs (``[a, b)`` steps each), which to keep (``extract_best_interval(prefer=)``)
+Prefer = Callable[[list[tuple[int, int]]], list[bool]]
+
 
 def smooth_predictions(
     probs: np.ndarray, fps: float, method: str = "gaussian", width_s: float = 1.0
@@ -50,21 +53,21 @@ def extract_best_interval(
     max_len_s: float = 30.0,
     level_tolerance: float | None = None,
     level: np.ndarray | None = None,
-    prefer: Callable[[list[tuple[int, int]]], list[bool]] | None = None,
+    prefer: Prefer | None = None,
 ) -> tuple[float, float, float] | None:
     """The best contiguous run of steps with ``probs >= threshold``.
 
-        Runs shorter than ``min_len_s`` are ignored; a run longer than ``max_len_s`` is cut to
-        its best ``max_len_s`` window. The best run is the one with the largest probability
-        mass; with ``level_tolerance``, the one with the largest mass among the runs whose mean
-        is within ``level_tolerance`` of the highest mean (the model-free detector: a run shared
-        by every other episode before a longer one shared by a few), the means taken on
-        ``level`` when given (the same steps of another curve: the unsmoothed share, on which a
-        short run is not lowered by the smoothing its edges get). ``prefer(spans)``: of several
-    such runs (``[a, b)`` steps each), which to keep (:mod:`introdetect.speech`: those without
-    speech where some have none: an intro is music, a recapped scene that a small season shares
-    as widely is dialogue); all are kept where it keeps none.
-        Returns ``(start_s, end_s, score)`` with score = mean probability in the run, or None.
+    Runs shorter than ``min_len_s`` are ignored; a run longer than ``max_len_s`` is cut to
+    its best ``max_len_s`` window. The best run is the one with the largest probability
+    mass; with ``level_tolerance``, the one with the largest mass among the runs whose mean
+    is within ``level_tolerance`` of the highest mean (the model-free detector: a run shared
+    by every other episode before a longer one shared by a few), the means taken on
+    ``level`` when given (the same steps of another curve: the unsmoothed share, on which a
+    short run is not lowered by the smoothing its edges get). ``prefer(spans)``: of several
+    such runs (``[a, b)`` steps each), which to keep (:mod:`introdetect.speech`: those
+    without speech where some have none: an intro is music, a recapped scene that a small
+    season shares as widely is dialogue); all are kept where it keeps none.
+    Returns ``(start_s, end_s, score)`` with score = mean probability in the run, or None.
     """
     probs = np.asarray(probs, np.float64)
     above = probs >= threshold

@@ -32,7 +32,6 @@ import json
 import logging
 import zipfile
 from collections import defaultdict
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +39,7 @@ from tqdm import tqdm
 
 from introdetect.fileio import atomic_path
 from introdetect.params import PredictParams, RepetitionParams
-from introdetect.postprocess import extract_best_interval, smooth_predictions, true_runs
+from introdetect.postprocess import Prefer, extract_best_interval, smooth_predictions, true_runs
 from introdetect.store import read_episode
 
 log = logging.getLogger(__name__)
@@ -247,7 +246,7 @@ def unsupervised_answer(
     rp: RepetitionParams,
     end_s: float | None = None,
     skip_opening: bool | None = None,
-    prefer: Callable[[list[tuple[int, int]]], list[bool]] | None = None,
+    prefer: Prefer | None = None,
 ) -> tuple[tuple[float, float] | None, float, bool]:
     """The model-free answer for one episode: (interval rounded to 0.01 s or None, share,
     whether a run opening the episode was passed over); no candidate in the
@@ -366,7 +365,7 @@ def unsupervised_detect(
     smooth_s: float = 0.5,
     late: np.ndarray | None = None,
     skip_opening: bool = False,
-    prefer: Callable[[list[tuple[int, int]]], list[bool]] | None = None,
+    prefer: Prefer | None = None,
 ) -> tuple[float, float, float] | None:
     """The best run of steps shared (as aligned repeats) by at least ``min_share`` of the
     other episodes, on the :func:`judged_share` curve (nothing in or running into the
