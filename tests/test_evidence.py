@@ -42,7 +42,7 @@ def _raw(eid, series, n, intro, seed, shared):
     return RawEpisode(eid, series, vis, aud, None, 2.0, *(intro or (None, None)), {})
 
 
-def test_known_intro_channel_in_training_leaves_out_the_episode_itself():
+def test_known_intro_channel_in_training_leaves_out_the_episode_itself(tmp_path):
     rng = np.random.default_rng(1)
     shared = (
         rng.standard_normal((12, 512)).astype(np.float32) * 3,
@@ -59,9 +59,14 @@ def test_known_intro_channel_in_training_leaves_out_the_episode_itself():
     assert np.abs(ep.x_alt[:, col]).max() == 0.0  # as if its series were unseen: no template
     # the spec (centre + templates) survives a checkpoint loaded with weights_only=True
     meta = spec.to_meta()
-    torch.save(meta, "/tmp/_spec.pt")
-    back = InputSpec.from_meta(torch.load("/tmp/_spec.pt", weights_only=True))
+    torch.save(meta, tmp_path / "spec.pt")
+    back = InputSpec.from_meta(torch.load(tmp_path / "spec.pt", weights_only=True))
     assert np.allclose(back.build(raws[1]), spec.build(raws[1]), atol=1e-2)
+    # what decision.repetition_first reads: the audio known-intro channel, all templates
+    heard = spec.known_sound(raws[1])
+    assert np.allclose(heard, spec.build(raws[1])[:, EVIDENCE_CHANNELS.index("tmpl_aud")])
+    assert heard[34:46].mean() > 0.9 > heard[:33].max()
+    assert training_spec(raws, True, True, False, False).known_sound(raws[1]) is None
 
 
 def test_template_channels_are_zero_without_templates():

@@ -3,7 +3,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from introdetect.decision import Detection, combine, with_repeat_bounds
+from introdetect.decision import Detection, combine, known_sound, with_repeat_bounds
 from introdetect.metrics import episode_scores, interval_iou, summarize
 from introdetect.params import PredictParams
 from introdetect.postprocess import extract_best_interval, smooth_predictions
@@ -152,3 +152,47 @@ def test_repetition_first_takes_the_repeat_wherever_it_answers():
     assert got["both"].interval == (20.0, 28.4) and got["model_null"].interval is None
     neither = dataclasses.replace(only_bounds, repeat_bounds=False)
     assert all(a is b for a, b in zip(combine(model, free, neither), model, strict=True))
+
+
+def test_known_intro_stands_against_a_repeat_that_sounds_like_none():
+    """A seen series' two-episode season: the model's answer sounds like a labelled intro
+    (audio template score 0.9), the pair's repeat (an ident-like opening) does not (0.6)."""
+    known = np.full(120, 0.6, np.float32)  # 60 s at 2 steps a second
+    known[40:50] = 0.9  # 20-25 s sounds like a known intro
+
+    def det(eid: str, interval, source: str, agreed=None) -> Detection:
+        return Detection(
+            eid, interval, 0.9, 0.8, source, np.zeros(120), 2.0, agreed=agreed, known=known
+        )
+
+    model = [
+        det("ident", (20.0, 25.0), "steps"),
+        det("both_known", (20.0, 25.5), "steps"),
+        det("doubted_known", None, "no_step_evidence"),
+        det("doubted", None, "no_step_evidence"),
+        dataclasses.replace(det("unseen", (20.0, 25.0), "steps"), known=None),
+    ]
+    free = [
+        det("ident", (0.0, 4.0), "repetition+audio"),
+        det("both_known", (20.2, 24.9), "repetition+audio"),
+        det("doubted_known", (20.0, 25.0), "repetition+audio", agreed=(0, 1)),
+        det("doubted", (0.0, 4.0), "repetition+audio", agreed=(0, 1)),
+        det("unseen", (0.0, 4.0), "repetition+audio"),
+    ]
+    pp = PredictParams()
+    got = {d.episode_id: d for d in combine(model, free, pp)}
+    assert got["ident"].interval == (20.0, 25.0)
+    assert "known intro; model-free [0.0, 4.0] sounds less like a known intro" in (
+        got["ident"].source
+    )
+    assert got["both_known"].interval == (20.2, 24.9)  # the repeat's sharper edges
+    assert got["doubted_known"].interval == (20.0, 25.0)  # not doubted: it sounds known
+    assert got["doubted_known"].source.endswith("no_step_evidence, sounds like a known intro")
+    assert got["doubted"].interval is None
+    assert got["unseen"].interval == (0.0, 4.0)  # no known intros: the repeat, as before
+    got = {
+        d.episode_id: d for d in combine(model, free, dataclasses.replace(pp, known_intros=False))
+    }
+    assert got["ident"].interval == (0.0, 4.0) and got["doubted_known"].interval is None
+    assert known_sound(model[0], (20.0, 25.0)) == pytest.approx(0.9)
+    assert known_sound(model[4], (20.0, 25.0)) is None

@@ -10,6 +10,7 @@ model gives the same answers through either.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,8 @@ def predict_episodes(
         items, feature_dir, meta["provenance"], rep_dir if spec.repetition else None
     )
     episodes = [spec.episode(e) for e in raws]
-    dets = season_decisions(detect(model, episodes, pp), pp, groups, videos, pp.threshold)
+    known = {e.episode_id: spec.known_sound(e) for e in raws}
+    dets = [dataclasses.replace(d, known=known[d.episode_id]) for d in detect(model, episodes, pp)]
+    dets = season_decisions(dets, pp, groups, videos, pp.threshold)
     found = {d.episode_id: d for d in dets}
     return [found.get(eid) or Detection.missing(eid, missing[eid]) for eid in episode_ids]

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from introdetect.data import Episode, RawEpisode, episode_input
-from introdetect.evidence import Centre, Template, evidence, make_template
+from introdetect.evidence import Centre, Template, evidence, make_template, template_channels
 from introdetect.repetition import VISUAL_CHANNELS
 
 
@@ -71,6 +71,13 @@ class InputSpec:
         x = self.build(e, exclude)
         alt = self.build(e, exclude, series_out=True) if training and self.evidence else None
         return Episode(e.episode_id, e.series, x, e.fps, e.start_s, e.end_s, e.attrs, alt)
+
+    def known_sound(self, e: RawEpisode) -> np.ndarray | None:
+        """Per step of ``e``, the audio known-intro score (channel ``tmpl_aud``: how well the
+        sound matches the best-aligned labelled intro) [T]; None without known intros."""
+        if not self.evidence or not self.templates:
+            return None
+        return template_channels(self.centre.describe(e.visual, e.audio), self.templates)[:, 1]
 
     def add_templates(self, raws: list[RawEpisode]) -> None:
         """Add the labelled intros of ``raws`` to the known ones (same centre)."""

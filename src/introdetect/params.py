@@ -216,6 +216,9 @@ class PredictParams:
     # with a trained model: the model-free answer wherever it finds an intro, the model's
     # (narrowed by repeat_bounds) only where it finds none (introdetect.decision)
     repetition_first: bool = True
+    # with a trained model that knows labelled intros: its answer stands against a
+    # model-free answer that sounds less like any of them (introdetect.decision)
+    known_intros: bool = True
     # model-free: of runs shared about as widely, one that is mostly speech (silero-vad,
     # introdetect.speech) loses to one that is not
     speech: bool = True
