@@ -407,3 +407,31 @@ def test_an_intro_that_opens_one_episode_is_no_ident(tmp_path: Path) -> None:
         at = intro_at[d.episode_id]
         assert abs(d.interval[0] - at) <= 0.5 and abs(d.interval[1] - at - 4.5) <= 0.5, d
         assert "past the opening" not in d.source
+
+
+def test_an_ident_whose_sound_repeats_too_briefly_for_a_copy_is_still_passed_over(
+    tmp_path: Path,
+) -> None:
+    """Every episode opens with the same 2.5 s ident whose sound repeats for its first
+    second only (a jingle that rings out differently over each episode's room tone): too
+    short for a copy of the sound, so nothing says where else it repeats. Each episode has
+    its intro after a cold open, its pictures repeating a little less widely than the
+    ident's: the answer is the intro, past the ident, not the second the sound shares at
+    the opening."""
+    rng = np.random.default_rng(8)
+    jingle = rng.integers(1, 1 << 16, int(1.0 * FRAMES_PER_S), dtype=np.uint16)
+    theme = rng.integers(1, 1 << 16, int(6 * FRAMES_PER_S), dtype=np.uint16)
+    intro_at = {"s01e01": 40.0, "s01e02": 25.0, "s01e03": 60.0}
+    ids, prints, reps = list(intro_at), {}, {}
+    for eid, at in intro_at.items():
+        fp = _prints(rng, 120, jingle, 0.0)
+        a = int(at * FRAMES_PER_S)
+        fp[a : a + len(theme)] = theme
+        prints[eid] = fp
+        reps[eid] = _pictures(240, [(0.0, 2.5)])
+        reps[eid][int(at * FPS) : int((at + 6) * FPS), 3] = 0.5  # its pictures vary a little
+    groups, rp, pp = _season(tmp_path, reps, prints, 120.0)
+    for d in unsupervised_episodes(ids, tmp_path / "rep", tmp_path / "feat", pp, rp, groups):
+        at = intro_at[d.episode_id]
+        assert abs(d.interval[0] - at) <= 0.5 and abs(d.interval[1] - at - 6) <= 0.5, d
+        assert "past the opening ident" in d.source

@@ -139,9 +139,11 @@ def _opening_verdicts(
     sound of its first second repeats at the other episodes' openings
     (:func:`_opens_with_ident`, from the copies of the sound matching). An episode that
     passed over an opening repeated elsewhere (an intro that opens this episode and comes
-    after a cold open in the others) answers it after all (False); where an episode passed
-    over an ident, an episode that answers the same ident, having nothing else, has no
-    intro (True).
+    after a cold open in the others) answers it after all (False); one whose opening's sound
+    has no copy at all (an ident whose jingle repeats for a second, too briefly for a copy)
+    keeps its answer past it (no verdict: nothing says it repeats elsewhere); where an
+    episode passed over an ident, an episode that answers the same ident, having nothing
+    else, has no intro (True).
 
     Development set (seeds 1, 2, 4-12): seed 9's ident series (the ident shared by all three
     episodes, the intro by two: the third has no intro, right) and seed 12's series whose
@@ -154,9 +156,10 @@ def _opening_verdicts(
     for ids in seasons.values():
         idents = False
         for eid in (eid for eid in ids if passed[eid]):
-            if _opens_with_ident(eid, copies, found[eid].fps):
+            at_opening, elsewhere = _opening_copies(eid, copies, found[eid].fps)
+            if at_opening > elsewhere:
                 idents = True
-            else:
+            elif elsewhere:  # no copy of the opening at all says nothing either way
                 out[eid] = False
         if not idents:
             continue
@@ -172,6 +175,13 @@ def _opens_with_ident(eid: str, copies: dict[str, Copies], fps: float) -> bool:
     """Whether the sound of the episode's first :data:`OPENING_S` repeats at the openings of
     more of the other episodes (a copy starting within :data:`OPENING_S` of theirs,
     :func:`introdetect.agreement.projections`) than elsewhere."""
+    at_opening, elsewhere = _opening_copies(eid, copies, fps)
+    return at_opening > elsewhere
+
+
+def _opening_copies(eid: str, copies: dict[str, Copies], fps: float) -> tuple[int, int]:
+    """In how many other episodes the sound of the episode's first :data:`OPENING_S`
+    repeats at their opening, and in how many elsewhere (:func:`_opens_with_ident`)."""
     first = max(1, int(round(OPENING_S * fps)))
     at_opening = elsewhere = 0
     for runs in copies.get(eid, {}).values():
@@ -181,7 +191,7 @@ def _opens_with_ident(eid: str, copies: dict[str, Copies], fps: float) -> bool:
                 at_opening += 1
             else:
                 elsewhere += 1
-    return at_opening > elsewhere
+    return at_opening, elsewhere
 
 
 def _season_ends(
