@@ -234,11 +234,11 @@ def repetition_first(
         f = by_id.get(d.episode_id)
         if f is not None and f.interval is not None:
             heard = known_sound(d, f.interval) if known_intros else None
-            known = heard is not None and heard >= KNOWN_SOUND
+            free_sounds_known = heard is not None and heard >= KNOWN_SOUND
             if known_intros and _known_better(d, f):
                 why = f"model-free {list(f.interval)} sounds less like a known intro"
                 d = dataclasses.replace(d, source=f"{d.source}, known intro; {why}")
-            elif _doubted(d, f) and not known:
+            elif _doubted(d, f) and not free_sounds_known:
                 a, n = f.agreed or (0, 0)
                 why = f"model-free {list(f.interval)} agreed by {a} of {n} other episodes"
                 d = dataclasses.replace(d, source=f"{d.source}, {why}")
