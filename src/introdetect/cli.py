@@ -342,10 +342,12 @@ def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser
     ]
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, hard_exit: bool = False) -> int:
     """Entry point of the ``introdetect`` console script. Exit codes: 0 every episode
     answered; 1 some episodes (or, for doctor, files) failed; 2 a usage error or nothing
-    usable; 130 interrupted (Ctrl-C; finished episodes stay in the feature cache)."""
+    usable; 130 interrupted (Ctrl-C; finished episodes stay in the feature cache). With
+    ``hard_exit`` (the console script) Ctrl-C ends the process inside the handler
+    (:func:`introdetect.runner.exit_process`)."""
     parser = build_parser()
     args = parser.parse_args(_protect_dash_paths(sys.argv[1:] if argv is None else argv, parser))
     setup_logging(args.verbose)
@@ -358,12 +360,14 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         log.error("interrupted: episodes already featurized stay in the cache; run again to go on")
+        if hard_exit:
+            exit_process(EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED
 
 
 def console() -> None:
     """The console script: ``main``, then ``exit_process`` (no teardown after Ctrl-C)."""
-    exit_process(main())
+    exit_process(main(hard_exit=True))
 
 
 if __name__ == "__main__":

@@ -36,9 +36,11 @@ def setup_logging(verbose: bool = False) -> None:
 
 def exit_process(code: int) -> None:
     """End the process with ``code``. After Ctrl-C (130) every ``finally`` has already run
-    (temp files gone, finished episodes on disk), so the process ends with ``os._exit``:
-    interpreter teardown while native thread pools (onnxruntime, FFmpeg) unwind from the
-    interrupt crashed once on CI (SIGSEGV after the one-line message)."""
+    (temp files gone, finished episodes on disk), so the process ends with ``os._exit``,
+    called from inside the ``except KeyboardInterrupt`` handler: CI saw a SIGSEGV after the
+    one-line message twice, once in interpreter teardown and once (with teardown already
+    skipped) between the handler and ``os._exit``, where leaving the handler frees the
+    interrupted frames and the native objects (decoders, thread pools) only they held."""
     if code == 130:
         logging.shutdown()
         sys.stdout.flush()
@@ -77,5 +79,7 @@ def run_stage(name: str, fn: Callable[..., Any], argv: list[str] | None = None) 
         return 1
     except KeyboardInterrupt:
         log.error("interrupted: finished episodes are kept; run again to go on")
+        if argv is None:  # a stage process: end it here (exit_process)
+            exit_process(130)
         return 130
     return 0
