@@ -489,6 +489,7 @@ def test_ctrl_c_stops_with_one_line_and_keeps_finished_episodes(tmp_path, params
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},  # a crash shows where it happened
     )
     deadline = time.time() + 120
     while time.time() < deadline and not list(cache.glob("*.h5")):

@@ -33,18 +33,26 @@ def theme(seed: int, sr: int, seconds: float, offset: float = 0.0) -> np.ndarray
 
 
 def jingle(seed: int, sr: int, seconds: float) -> np.ndarray:
-    """A studio ident's jingle: a rising arpeggio that rings out."""
+    """A studio ident's jingle: an arpeggio rising and falling over the whole ident, each
+    note with the partials of a struck string or bell (upper ones dying first). Real idents
+    have rich, moving sound; the pure sine arpeggio this set used before session 15 left
+    most fingerprint bands to the room tone, so its sound never matched across episodes
+    and the ident rules were exercised through the pictures alone."""
     rng = np.random.default_rng(seed + 500)
     t = np.arange(int(seconds * sr)) / sr
     base = 330 * 2 ** (rng.integers(-4, 4) / 12)
     out = np.zeros_like(t)
-    for k, step in enumerate((0, 4, 7, 12)):
+    steps = (0, 4, 7, 12, 16, 12, 7, 4)
+    for k in range(int(seconds / 0.18) + 1):
         t0 = 0.18 * k
         on = t >= t0
-        out[on] += np.sin(2 * np.pi * base * 2 ** (step / 12) * (t[on] - t0)) * np.exp(
-            -2.5 * (t[on] - t0)
-        )
-    return (0.25 * out).astype(np.float32)
+        f = base * 2 ** (steps[k % len(steps)] / 12)
+        for h in range(1, 7):
+            if h * f >= sr / 2:
+                break
+            decay = 3.0 * (1 + 0.5 * (h - 1))
+            out[on] += np.sin(2 * np.pi * h * f * (t[on] - t0)) * np.exp(-decay * (t[on] - t0)) / h
+    return (0.12 * out).astype(np.float32)
 
 
 def voice(rng: np.random.Generator, sr: int, t: np.ndarray) -> np.ndarray:
