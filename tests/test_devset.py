@@ -92,3 +92,24 @@ def test_truth_is_frame_exact_and_labels_are_whole_seconds(tiny):
         broken += end < start
         assert end < start or (abs(start - a) <= 1 and abs(end - b) <= 1)
     assert broken == 1  # one start minute mistyped, like the real files
+
+
+def test_an_idents_jingle_sounds_alike_before_every_episode_and_unlike_another_studios():
+    """Real idents have rich sound that an audio fingerprint matches from episode to
+    episode; the set's jingle must too (a pure sine arpeggio never did), over each
+    episode's own room tone, and another studio's jingle must not."""
+    from introdetect.candidates import BER_MAX, _ber
+    from introdetect.devset.sound import jingle
+    from introdetect.features.audio import fingerprint
+
+    sr = 16000
+
+    def heard(studio: int, room: int) -> np.ndarray:
+        pcm = jingle(studio, sr, 2.5)
+        noise = np.random.default_rng(room).normal(0, 0.01, len(pcm)).astype(np.float32)
+        return fingerprint(pcm + noise, sr)
+
+    same = _ber(heard(0, 1), heard(0, 2))
+    assert same.mean() < 0.15 and np.mean(same < BER_MAX) > 0.9
+    for other in (1, 2):
+        assert _ber(heard(0, 1), heard(other, 2)).mean() > 0.4
