@@ -366,7 +366,8 @@ def main(argv: list[str] | None = None, *, hard_exit: bool = False) -> int:
 
 
 def console() -> None:
-    """The console script: ``main``, then ``exit_process`` (no teardown after Ctrl-C)."""
+    """The console script: ``main`` (after Ctrl-C the process ends inside its handler,
+    with no teardown), then ``exit_process``."""
     exit_process(main(hard_exit=True))
 
 
