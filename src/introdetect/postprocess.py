@@ -59,17 +59,14 @@ def extract_best_interval(
 
     Runs shorter than ``min_len_s`` are ignored; a run longer than ``max_len_s`` is cut to
     its best ``max_len_s`` window. The best run is the one with the largest probability
-    mass; with ``level_tolerance``, the one with the largest mass among the runs whose
-    median is within ``level_tolerance`` of the highest median (the model-free detector: a
-    run shared by every other episode before a longer one shared by a few), the medians
-    taken on ``level`` when given (the same steps of another curve: the unsmoothed share, on
-    which a short run is not lowered by the smoothing its edges get). The median, not the
-    mean: a step that failed to match inside a run does not make the run less widely
-    shared (in a season of two, one such step took a 4 s intro's mean to 0.875).
-    ``prefer(spans)``: of several such runs (``[a, b)`` steps each), which to keep
-    (:mod:`introdetect.speech`: those without speech where some have none: an intro is
-    music, a recapped scene that a small season shares as widely is dialogue); all are kept
-    where it keeps none.
+    mass; with ``level_tolerance``, the one with the largest mass among the runs whose mean
+    is within ``level_tolerance`` of the highest mean (the model-free detector: a run shared
+    by every other episode before a longer one shared by a few), the means taken on
+    ``level`` when given (the same steps of another curve: the unsmoothed share, on which a
+    short run is not lowered by the smoothing its edges get). ``prefer(spans)``: of several
+    such runs (``[a, b)`` steps each), which to keep (:mod:`introdetect.speech`: those
+    without speech where some have none: an intro is music, a recapped scene that a small
+    season shares as widely is dialogue); all are kept where it keeps none.
     Returns ``(start_s, end_s, score)`` with score = mean probability in the run, or None.
     """
     probs = np.asarray(probs, np.float64)
@@ -90,9 +87,9 @@ def extract_best_interval(
         runs.append((a, b, float(probs[a:b].sum())))
     if level_tolerance is not None and runs:
         at = np.asarray(level, np.float64) if level is not None else probs
-        levels = [float(np.median(at[a:b])) for a, b, _ in runs]
-        top = max(levels)
-        runs = [r for r, m in zip(runs, levels, strict=True) if m >= top - level_tolerance]
+        means = [float(at[a:b].mean()) for a, b, _ in runs]
+        top = max(means)
+        runs = [r for r, m in zip(runs, means, strict=True) if m >= top - level_tolerance]
         if prefer is not None and len(runs) > 1:
             keep = prefer([(a, b) for a, b, _ in runs])
             runs = [r for r, k in zip(runs, keep, strict=True) if k] or runs

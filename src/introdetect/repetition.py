@@ -51,7 +51,7 @@ N_CHANNELS = AUDIO_SPLIT + 1
 # a step where at least this share of the others change alignment splits a repeated run
 SPLIT_SHARE = 0.5
 # the model-free answer is the run with the most share mass (in effect the longest) of those
-# whose median share is within this of the most widely shared run's: an intro every other
+# whose mean share is within this of the most widely shared run's: an intro every other
 # episode repeats before a longer recap or recurring scene only some repeat (dev seeds 1, 2,
 # 4, 5, 6: unseen mean IoU 0.64 -> 0.76; 0.1 gave 0.74, 0.2 changed nothing)
 LEVEL_TOLERANCE = 0.05
@@ -372,7 +372,7 @@ def unsupervised_detect(
     ``late`` steps, nor with ``skip_opening`` in the run that opens the episode): of the
     runs about as widely shared as the most widely shared one (:data:`LEVEL_TOLERANCE`), the
     one with the most share mass (in effect the longest); ``(start, end, mean share)`` or
-    None. How widely a run is shared is its median share before smoothing: smoothing lowers
+    None. How widely a run is shared is its mean share before smoothing: smoothing lowers
     a 2 s intro shared by every other episode more than a longer scene shared by fewer
     (held-out seed 11, then looked at: two 2 s intros lost to 3-4 s runs shared less
     widely; development seeds 1, 2, 4-10 unchanged). ``prefer(spans)``: which of several runs
