@@ -9,6 +9,7 @@ from introdetect.repetition import (
     N_CHANNELS,
     diagonal_runs,
     episode_repetition,
+    fill_dropouts,
     late_steps,
     pick_others,
     series_descriptors,
@@ -240,3 +241,27 @@ def test_a_short_intro_shared_more_widely_wins_though_smoothing_lowers_it_more()
     rep[100:108, 3] = 0.9  # the scene, 50-54 s
     a, b, _ = unsupervised_detect(rep, fps, 1.0, 30.0, 0.5)
     assert abs(a - 20.0) <= 0.5 and abs(b - 22.0) <= 0.5
+
+
+def test_a_step_whose_sound_failed_to_match_does_not_make_the_intro_less_widely_shared():
+    """A season of two: every step's share is 0 or 1. A 4 s intro whose sound failed to
+    match for one step (a re-encoded half second) against a 2.5 s recapped scene matched
+    throughout: both are shared by the other episode, so the longer one, the intro. With
+    the dropout counted the intro's mean (0.875) fell out of the scene's tolerance band
+    (seed 2's library season Show1, ``introdetect detect --audio-only``). Two steps missing
+    in a row are a real gap: the run is then less widely shared."""
+    fps = 2.0
+    rep = np.zeros((200, 4), np.float32)
+    rep[134:142, 3] = 1.0  # the intro, 67-71 s
+    rep[139, 3] = 0.0  # one step's sound did not match
+    rep[150:155, 3] = 1.0  # the scene, 75-77.5 s
+    a, b, _ = unsupervised_detect(rep, fps, 1.0, 30.0, 0.5)
+    assert abs(a - 67.0) <= 0.5 and abs(b - 71.0) <= 0.5
+    assert fill_dropouts(np.array([1.0, 0.0, 1.0, 0.0, 0.0, 1.0])).tolist() == [
+        1.0,
+        1.0,
+        1.0,
+        0.0,
+        0.0,
+        1.0,
+    ]
