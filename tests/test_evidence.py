@@ -69,6 +69,35 @@ def test_known_intro_channel_in_training_leaves_out_the_episode_itself(tmp_path)
     assert training_spec(raws, True, True, False, False).known_sound(raws[1]) is None
 
 
+def test_a_model_can_read_one_group_of_evidence_alone(tmp_path):
+    rng = np.random.default_rng(2)
+    shared = (
+        rng.standard_normal((12, 512)).astype(np.float32) * 3,
+        np.abs(rng.standard_normal((12, 33))).astype(np.float32) * 3,
+    )
+    raws = [_raw(f"e{i}", "s", 120, (10.0 + 7 * i, 16.0 + 7 * i), i, shared) for i in range(3)]
+    full = training_spec(raws, True, False, True, False)
+    x = full.build(raws[1])
+    for groups, names in [
+        (("position",), ["pos_rel", "pos_start", "pos_end"]),
+        (("content", "known"), [n for n in EVIDENCE_CHANNELS if not n.startswith("pos")]),
+    ]:
+        spec = training_spec(raws, True, False, True, False, evidence_groups=groups)
+        cols = [EVIDENCE_CHANNELS.index(n) for n in names]
+        assert np.array_equal(spec.build(raws[1]), x[:, cols])
+        torch.save(spec.to_meta(), tmp_path / "spec.pt")
+        back = InputSpec.from_meta(torch.load(tmp_path / "spec.pt", weights_only=True))
+        assert back.evidence_groups == groups and back.build(raws[1]).shape[1] == len(names)
+    # without the known-intro channels the model neither reads nor reports them
+    position = training_spec(raws, True, False, True, False, evidence_groups=("position",))
+    assert position.known_sound(raws[1]) is None
+    assert position.episode(raws[0], training=True).x_alt is None
+    # a checkpoint from before the groups existed reads every channel
+    meta = full.to_meta()
+    del meta["evidence_groups"]
+    assert InputSpec.from_meta(meta).build(raws[1]).shape == x.shape
+
+
 def test_template_channels_are_zero_without_templates():
     c = Centre(np.zeros(4, np.float32), np.zeros(2, np.float32))
     d = c.describe(np.ones((10, 4), np.float32), np.ones((10, 3), np.float32))

@@ -31,6 +31,8 @@ def test_empty_gives_defaults():
         ({"data": {"label_policy": "fix"}}, "repair|swap|drop"),
         ({"features": {"window_s": 10.0}}, "shorter than the longest intro"),
         ({"predict": {"min_len_s": 40.0}}, "min_len_s"),
+        ({"model": {"evidence_groups": ["known", "music"]}}, "model.evidence_groups"),
+        ({"model": {"evidence_groups": []}}, "model.evidence_groups"),
     ],
 )
 def test_bad_params_name_the_key(raw, needle):
@@ -50,3 +52,11 @@ def test_file_errors_name_the_file(tmp_path):
 
 def test_ints_accepted_for_floats():
     assert params_from_dict({"features": {"fps": 1}}).features.fps == 1.0
+
+
+def test_evidence_group_names_are_the_evidence_modules():
+    from introdetect.evidence import EVIDENCE_CHANNELS, EVIDENCE_GROUPS
+    from introdetect.params import EVIDENCE_GROUP_NAMES
+
+    assert tuple(EVIDENCE_GROUPS) == EVIDENCE_GROUP_NAMES
+    assert sorted(n for g in EVIDENCE_GROUPS.values() for n in g) == sorted(EVIDENCE_CHANNELS)

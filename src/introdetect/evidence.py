@@ -38,6 +38,20 @@ EVIDENCE_CHANNELS = (
     "cut",
     "cut_rate",
 )
+# The evidence in groups a model can be trained on alone (``model.evidence_groups``): what
+# each kind of evidence is worth by itself, and a model without the ones a library lacks.
+EVIDENCE_GROUPS: dict[str, tuple[str, ...]] = {
+    "known": ("tmpl_vis", "tmpl_aud"),
+    "position": ("pos_rel", "pos_start", "pos_end"),
+    "content": ("loud", "centroid", "flatness", "cut", "cut_rate"),
+}
+
+
+def group_columns(groups: tuple[str, ...]) -> list[int]:
+    """The columns of :data:`EVIDENCE_CHANNELS` that ``groups`` (names of
+    :data:`EVIDENCE_GROUPS`) keep, in channel order."""
+    names = {n for g in groups for n in EVIDENCE_GROUPS[g]}
+    return [i for i, n in enumerate(EVIDENCE_CHANNELS) if n in names]
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -5,7 +5,8 @@ building them needs (the training-set centre and the known-intro templates):
 
 * appearance: ResNet18 512 ++ log-RMS (++ log-mel): series-specific, memorisable;
 * evidence: :data:`introdetect.evidence.EVIDENCE_CHANNELS` (known intros, position,
-  content cues): the same meaning in every series;
+  content cues): the same meaning in every series; ``evidence_groups`` keeps some of them
+  (:data:`introdetect.evidence.EVIDENCE_GROUPS`);
 * repetition: the cross-episode channels of :mod:`introdetect.repetition` (the picture's
   four, and with ``audio_share`` the share of episodes in which the step's sound repeats;
   an episode without audio reads 0 there).
@@ -23,7 +24,15 @@ import numpy as np
 import torch
 
 from introdetect.data import Episode, RawEpisode, episode_input
-from introdetect.evidence import Centre, Template, evidence, make_template, template_channels
+from introdetect.evidence import (
+    EVIDENCE_GROUPS,
+    Centre,
+    Template,
+    evidence,
+    group_columns,
+    make_template,
+    template_channels,
+)
 from introdetect.repetition import VISUAL_CHANNELS
 
 
@@ -36,6 +45,7 @@ class InputSpec:
     evidence: bool = False
     repetition: bool = False
     audio_share: bool = False
+    evidence_groups: tuple[str, ...] = tuple(EVIDENCE_GROUPS)
     centre: Centre | None = None
     templates: list[Template] = field(default_factory=list)
 
@@ -53,7 +63,8 @@ class InputSpec:
                 if t.episode_id not in (exclude or set())
                 and not (series_out and t.series == e.series)
             ]
-            parts.append(evidence(e.visual, e.audio, e.fps, self.centre, tmpls))
+            ev = evidence(e.visual, e.audio, e.fps, self.centre, tmpls)
+            parts.append(ev[:, group_columns(self.evidence_groups)])
         if self.repetition:
             n = VISUAL_CHANNELS + int(self.audio_share)
             if e.rep.shape[1] < n:
@@ -69,15 +80,21 @@ class InputSpec:
         template, and ``x_alt`` leaves out its whole series."""
         exclude = {e.episode_id} if training else None
         x = self.build(e, exclude)
-        alt = self.build(e, exclude, series_out=True) if training and self.evidence else None
+        known = self.evidence and "known" in self.evidence_groups
+        alt = self.build(e, exclude, series_out=True) if training and known else None
         return Episode(e.episode_id, e.series, x, e.fps, e.start_s, e.end_s, e.attrs, alt)
 
     def known_sound(self, e: RawEpisode) -> np.ndarray | None:
         """Per step of ``e``, the audio known-intro score (channel ``tmpl_aud``: how well the
         sound matches the best-aligned labelled intro) [T]; None without known intros."""
-        if not self.evidence or not self.templates:
+        if not self.knows_intros:
             return None
         return template_channels(self.centre.describe(e.visual, e.audio), self.templates)[:, 1]
+
+    @property
+    def knows_intros(self) -> bool:
+        """Whether the model reads the known-intro channels and has templates for them."""
+        return self.evidence and "known" in self.evidence_groups and bool(self.templates)
 
     def add_templates(self, raws: list[RawEpisode]) -> None:
         """Add the labelled intros of ``raws`` to the known ones (same centre)."""
@@ -92,6 +109,7 @@ class InputSpec:
             "evidence": self.evidence,
             "repetition": self.repetition,
             "audio_share": self.audio_share,
+            "evidence_groups": list(self.evidence_groups),
         }
         if self.evidence:
             meta["centre"] = [torch.from_numpy(self.centre.vis), torch.from_numpy(self.centre.aud)]
@@ -115,6 +133,7 @@ class InputSpec:
             evidence=meta.get("evidence", False),
             repetition=meta.get("repetition", False),
             audio_share=meta.get("audio_share", False),
+            evidence_groups=tuple(meta.get("evidence_groups", EVIDENCE_GROUPS)),
         )
         if spec.evidence:
             vis, aud = meta["centre"]
@@ -146,9 +165,12 @@ def training_spec(
     use_evidence: bool,
     repetition: bool,
     audio_share: bool = False,
+    evidence_groups: tuple[str, ...] = tuple(EVIDENCE_GROUPS),
 ) -> InputSpec:
     """The spec for a training run: centre and templates from the labelled ``raws``."""
-    spec = InputSpec(use_mels, appearance, use_evidence, repetition, audio_share and repetition)
+    spec = InputSpec(
+        use_mels, appearance, use_evidence, repetition, audio_share and repetition, evidence_groups
+    )
     if use_evidence:
         spec.centre = Centre.of([(e.visual, e.audio) for e in raws])
         spec.templates = _templates(spec, raws)

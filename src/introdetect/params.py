@@ -154,6 +154,11 @@ class RepetitionParams:
     min_share: float = 0.5
 
 
+# The groups of evidence channels (the keys of introdetect.evidence.EVIDENCE_GROUPS; kept
+# here so reading params imports no numpy code).
+EVIDENCE_GROUP_NAMES = ("known", "position", "content")
+
+
 @dataclass(frozen=True)
 class ModelParams:
     """IntroDetector architecture."""
@@ -166,6 +171,8 @@ class ModelParams:
     evidence: bool = True  # known intros, position, content cues (introdetect.evidence)
     repetition: bool = True
     audio_share: bool = False  # with repetition: also the share where the step's sound repeats
+    # with evidence: which groups of it (introdetect.evidence.EVIDENCE_GROUPS)
+    evidence_groups: tuple[str, ...] = EVIDENCE_GROUP_NAMES
 
 
 @dataclass(frozen=True)
@@ -278,6 +285,10 @@ _RANGES: dict[tuple[str, str], tuple[typing.Callable[[Any], bool], str]] = {
     ("data", "max_intro_s"): (lambda v: v > 0, "> 0"),
     ("synth", "no_intro_fraction"): (lambda v: 0 <= v < 1, "[0, 1)"),
     ("synth", "n_train_series"): (lambda v: v >= 1, ">= 1"),
+    ("model", "evidence_groups"): (
+        lambda v: 0 < len(v) == len(set(v)) and set(v) <= set(EVIDENCE_GROUP_NAMES),
+        f"one or more of {', '.join(EVIDENCE_GROUP_NAMES)}, each once",
+    ),
     ("synth", "max_cold_open_s"): (lambda v: v >= 20, ">= 20"),
 }
 

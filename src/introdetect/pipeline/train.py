@@ -63,7 +63,13 @@ def run(
     train_raw, val_raw, how = split_train_val(raws, tp.val_fraction, tp.val_split, tp.seed)
     # known intros of the training part only, so validation sees no template of its own
     spec = training_spec(
-        train_raw, mp.use_mels, mp.appearance, mp.evidence, mp.repetition, mp.audio_share
+        train_raw,
+        mp.use_mels,
+        mp.appearance,
+        mp.evidence,
+        mp.repetition,
+        mp.audio_share,
+        mp.evidence_groups,
     )
     train_eps = [spec.episode(e, training=True) for e in train_raw]
     val_eps = [spec.episode(e) for e in val_raw]
