@@ -72,7 +72,12 @@ def test_readme_parameter_table_matches_params_yaml():
 
 
 # import name -> distribution name, where they differ
-_DIST = {"yaml": "pyyaml", "PIL": "pillow", "sklearn": "scikit-learn"}
+_DIST = {
+    "yaml": "pyyaml",
+    "PIL": "pillow",
+    "sklearn": "scikit-learn",
+    "espeakng_loader": "espeakng-loader",
+}
 
 
 def test_every_imported_package_is_declared():

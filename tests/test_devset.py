@@ -113,3 +113,26 @@ def test_an_idents_jingle_sounds_alike_before_every_episode_and_unlike_another_s
     assert same.mean() < 0.15 and np.mean(same < BER_MAX) > 0.9
     for other in (1, 2):
         assert _ber(heard(0, 1), heard(other, 2)).mean() > 0.4
+
+
+def test_dialogue_is_heard_as_speech_and_a_recap_replays_it_exactly():
+    """Real dialogue is speech to a speech detector in most of its frames (the formant voice
+    before it was heard in as few as 1 %); a recap copies a shot, so a shorter request of the
+    same conversation is the start of the longer one, and the same in a new process."""
+    from introdetect.devset.dialogue import _conversation, dialogue
+    from introdetect.devset.sound import room, shot_sound
+    from introdetect.speech import SPEECH_PROB, detector
+
+    sr, vad = 16000, detector()
+    for seed in (3, 5):  # the two seeds the formant voice said least audibly
+        pcm = shot_sound("speech", seed, sr, 10.0, 0.0)
+        assert len(pcm) == 10 * sr
+        assert np.mean(vad.probs(pcm) >= SPEECH_PROB) > 0.6
+        assert np.mean(vad.probs(room(seed, sr, 10.0)) >= SPEECH_PROB) < 0.1
+    longer, shorter = dialogue(7, 44100, 9.0), dialogue(7, 44100, 3.3)
+    assert len(shorter) == int(3.3 * 44100)
+    assert np.array_equal(longer[: len(shorter)], shorter)
+    said = _conversation(7, 12)
+    for _ in range(3):  # fresh synthesiser processes, not the cache: the same samples
+        assert np.array_equal(_conversation.__wrapped__(7, 12), said)
+    assert not np.array_equal(dialogue(8, sr, 3.0), dialogue(7, sr, 3.0))

@@ -1,12 +1,14 @@
-"""Sound for the development set: themes, jingles, speech-like voices, music cues, real
-music from the footage, room tone. Every generator is deterministic from its seed, so a
-shot copied into a recap sounds the same, and ``offset`` lets a theme start mid-way."""
+"""Sound for the development set: themes, jingles, dialogue (a speech synthesiser:
+:mod:`introdetect.devset.dialogue`), music cues, real music from the footage, room tone.
+Every generator is deterministic from its seed, so a shot copied into a recap sounds the
+same, and ``offset`` lets a theme start mid-way."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from introdetect.devset import footage
+from introdetect.devset.dialogue import dialogue
 
 
 def theme(seed: int, sr: int, seconds: float, offset: float = 0.0) -> np.ndarray:
@@ -56,8 +58,10 @@ def jingle(seed: int, sr: int, seconds: float) -> np.ndarray:
 
 
 def voice(rng: np.random.Generator, sr: int, t: np.ndarray) -> np.ndarray:
-    """A speaker over times ``t``: harmonics of a wandering f0 shaped by two formants, in
-    syllables and pauses (the toy demo's ``synth`` speaks with it too)."""
+    """A speech-like voice over times ``t``: harmonics of a wandering f0 shaped by two
+    formants, in syllables and pauses (the toy demo's ``synth``; the development set's
+    dialogue is :func:`introdetect.devset.dialogue.dialogue`, which a speech detector hears
+    as speech)."""
     f0 = rng.uniform(95, 230) * (1 + 0.08 * np.sin(2 * np.pi * rng.uniform(0.5, 2) * t))
     ph = 2 * np.pi * np.cumsum(f0) / sr
     formants = rng.uniform([300, 900], [800, 2200])
@@ -69,12 +73,6 @@ def voice(rng: np.random.Generator, sr: int, t: np.ndarray) -> np.ndarray:
     syl = np.clip(np.sin(2 * np.pi * rng.uniform(3, 5.5) * t), 0, None) ** 1.5
     pauses = (np.sin(2 * np.pi * 0.35 * t + rng.uniform(0, 6)) > -0.6).astype(float)
     return 0.08 * out * syl * pauses
-
-
-def speech(seed: int, sr: int, seconds: float) -> np.ndarray:
-    """One speaker for ``seconds`` (deterministic from ``seed``)."""
-    t = np.arange(int(seconds * sr)) / sr
-    return voice(np.random.default_rng(seed), sr, t).astype(np.float32)
 
 
 def music_cue(seed: int, sr: int, seconds: float) -> np.ndarray:
@@ -112,7 +110,7 @@ def shot_sound(kind: str, seed: int, sr: int, seconds: float, offset: float) -> 
     if kind == "jingle":
         return jingle(seed, sr, seconds)
     if kind == "speech":
-        return speech(seed, sr, seconds) + room(seed + 1, sr, seconds)
+        return dialogue(seed, sr, seconds) + room(seed + 1, sr, seconds)
     if kind == "music":
         return music_cue(seed, sr, seconds) + room(seed + 1, sr, seconds)
     if kind == "realmusic":
