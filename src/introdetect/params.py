@@ -229,8 +229,6 @@ class PredictParams:
     # model-free: of runs shared about as widely, one that is mostly speech (silero-vad,
     # introdetect.speech) loses to one that is not
     speech: bool = True
-    # with speech: a run heard as dialogue gives way to a quiet run shared less widely
-    dialogue_yields: bool = False
 
 
 @dataclass(frozen=True)
