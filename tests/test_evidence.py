@@ -42,13 +42,18 @@ def _raw(eid, series, n, intro, seed, shared):
     return RawEpisode(eid, series, vis, aud, None, 2.0, *(intro or (None, None)), {})
 
 
-def test_known_intro_channel_in_training_leaves_out_the_episode_itself(tmp_path):
-    rng = np.random.default_rng(1)
+def _season(n: int, seed: int) -> list[RawEpisode]:
+    """``n`` episodes of one series, each with the same 6 s intro a little later."""
+    rng = np.random.default_rng(seed)
     shared = (
         rng.standard_normal((12, 512)).astype(np.float32) * 3,
         np.abs(rng.standard_normal((12, 33))).astype(np.float32) * 3,
     )
-    raws = [_raw(f"e{i}", "s", 120, (10.0 + 7 * i, 16.0 + 7 * i), i, shared) for i in range(4)]
+    return [_raw(f"e{i}", "s", 120, (10.0 + 7 * i, 16.0 + 7 * i), i, shared) for i in range(n)]
+
+
+def test_known_intro_channel_in_training_leaves_out_the_episode_itself(tmp_path):
+    raws = _season(4, 1)
     spec = training_spec(raws, True, False, True, False)
     assert len(spec.templates) == 4
     ep = spec.episode(raws[0], training=True)
@@ -70,12 +75,7 @@ def test_known_intro_channel_in_training_leaves_out_the_episode_itself(tmp_path)
 
 
 def test_a_model_can_read_one_group_of_evidence_alone(tmp_path):
-    rng = np.random.default_rng(2)
-    shared = (
-        rng.standard_normal((12, 512)).astype(np.float32) * 3,
-        np.abs(rng.standard_normal((12, 33))).astype(np.float32) * 3,
-    )
-    raws = [_raw(f"e{i}", "s", 120, (10.0 + 7 * i, 16.0 + 7 * i), i, shared) for i in range(3)]
+    raws = _season(3, 2)
     full = training_spec(raws, True, False, True, False)
     x = full.build(raws[1])
     for groups, names in [
