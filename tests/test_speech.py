@@ -28,7 +28,7 @@ from introdetect.speech import (
 )
 
 SR = 16000
-VOICE_SEED = 7  # a voice of the development set that silero hears (some it does not)
+VOICE_SEED = 7  # a conversation of the development set (all are heard as speech)
 
 
 def _sound(kind: str, seconds: float) -> np.ndarray:

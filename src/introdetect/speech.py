@@ -45,7 +45,9 @@ SPEECH_PROB = 0.5
 # held-out seed 14 (then looked at): two scenes the season's recaps replay, tied with the
 # intro, at 0.16 and 0.21 -- first measured at an absolute SPOKEN_SHARE of 0.5, which they
 # pass under. Both ends keep a sung theme (heard in part) against dialogue: it is not quiet,
-# so nothing goes unless another run is.
+# so nothing goes unless another run is. Since session 16 the development set's dialogue is
+# said by a speech synthesiser and heard in 0.81-0.93 of its frames (as real dialogue is);
+# the thresholds were not retuned on it (README "Development set").
 QUIET_SHARE = 0.1
 SPOKEN_SHARE = 0.15
 # seconds of audio before a span the detector is run on, so its state has settled
