@@ -16,7 +16,7 @@ from introdetect.devset.sound import shot_sound
 from introdetect.media import decode_audio, decode_audio_span
 from introdetect.modelfree import _prefer_quiet
 from introdetect.params import PredictParams, RepetitionParams
-from introdetect.postprocess import extract_best_interval
+from introdetect.postprocess import Prefer, extract_best_interval
 from introdetect.repetition import unsupervised_answer
 from introdetect.speech import (
     QUIET_SHARE,
@@ -146,11 +146,11 @@ def test_a_spoken_run_loses_only_a_tie():
     asked: list[list[tuple[int, int]]] = []
 
     def keeps(*kept):
-        def prefer(spans):
+        def keep(spans):
             asked.append(spans)
             return [span in kept for span in spans]
 
-        return prefer
+        return Prefer(keep)
 
     def best(prefer):
         return extract_best_interval(probs, fps, 0.5, 1.0, 30.0, 0.05, level, prefer)[:2]
@@ -164,6 +164,33 @@ def test_a_spoken_run_loses_only_a_tie():
     level = probs.copy()
     asked.clear()
     assert best(keeps((20, 34))) == (2.0, 5.0) and not asked
+
+
+def test_with_dialogue_yields_a_dialogue_run_gives_way_to_a_quiet_one_shared_less_widely():
+    fps = 2.0
+    probs = np.zeros(60)
+    probs[4:10] = 0.6  # 3 s, shared less widely
+    probs[20:34] = 0.9  # 7 s, the most widely shared
+    probs[44:48] = 0.7  # 2 s, shared less widely than it, more than the first
+    asked = []
+
+    def choice(dialogue, quiet):
+        def instead(best, others):
+            asked.append((best, others))
+            if best not in dialogue:
+                return None
+            return next((k for k, span in enumerate(others) if span in quiet), None)
+
+        return Prefer(lambda spans: [True] * len(spans), instead)
+
+    def best(prefer):
+        return extract_best_interval(probs, fps, 0.5, 1.0, 30.0, 0.05, probs, prefer)[:2]
+
+    assert best(choice({(20, 34)}, {(4, 10), (44, 48)})) == (22.0, 24.0)  # the wider first
+    assert asked[-1] == ((20, 34), [(44, 48), (4, 10)])
+    assert best(choice({(20, 34)}, {(4, 10)})) == (2.0, 5.0)
+    assert best(choice({(20, 34)}, set())) == (10.0, 17.0)  # none quiet: as without it
+    assert best(choice(set(), {(4, 10)})) == (10.0, 17.0)  # the best is no dialogue
 
 
 @pytest.mark.parametrize("speech_first", [True, False])
@@ -188,3 +215,20 @@ def test_the_model_free_answer_is_the_quiet_run_of_two_shared_as_widely(tmp_path
     speech_at = (4.0, 12.0) if speech_first else (12.0, 20.0)
     assert plain == pytest.approx(speech_at, abs=0.6)
     assert heard == pytest.approx(theme_at, abs=0.6)
+
+
+@pytest.mark.parametrize("dialogue_yields", [True, False])
+def test_a_scene_every_recap_replays_gives_way_to_a_quiet_intro_only_when_asked(
+    tmp_path, dialogue_yields
+):
+    """8 s of dialogue shared by every other episode (a scene the recaps replay), a 4 s
+    theme shared by half of them: the scene is the more widely shared; with
+    ``predict.dialogue_yields`` the quiet theme is taken, not otherwise."""
+    speech, theme, gap = _sound("speech", 8.0), _sound("theme", 4.0), _sound("room", 4.0)
+    video = _write(tmp_path / "ep.mp4", np.concatenate([gap, speech, gap, theme, gap]), 28.0)
+    fps, rep = 2.0, np.zeros((56, 6), np.float32)
+    rep[8:24, 3], rep[32:40, 3] = 1.0, 0.5
+    pp, rp = PredictParams(), RepetitionParams()
+    prefer = _prefer_quiet("ep", video, {"fps": fps, "window_s": 600.0}, dialogue_yields)
+    got = unsupervised_answer(rep, fps, pp, rp, prefer=prefer)[0]
+    assert got == pytest.approx((16.0, 20.0) if dialogue_yields else (4.0, 12.0), abs=0.6)

@@ -103,7 +103,7 @@ def unsupervised_episodes(
         else:
             inputs[eid] = (np.load(path), read_attrs(feats))
             if pp.speech and videos and eid in videos:
-                prefer[eid] = _prefer_quiet(eid, videos[eid], inputs[eid][1])
+                prefer[eid] = _prefer_quiet(eid, videos[eid], inputs[eid][1], pp.dialogue_yields)
             found[eid], passed[eid], sound_end[eid] = _answer(
                 eid, *inputs[eid], pp, rp, sound_only, prefer=prefer.get(eid)
             )
@@ -225,14 +225,33 @@ def _season_ends(
     return out
 
 
-def _prefer_quiet(eid: str, video: Path, attrs: dict) -> Prefer:
-    """Of several runs (steps ``[a, b)``), which to keep: those without speech where some
-    run is quiet (:meth:`introdetect.speech.EpisodeSpeech.quiet_of`: each span's audio
-    decoded when asked, each set of runs judged once)."""
+def _prefer_quiet(eid: str, video: Path, attrs: dict, dialogue_yields: bool = False) -> Prefer:
+    """Of several runs (steps ``[a, b)``) shared about as widely, which to keep: those
+    without speech where some run is quiet (:meth:`introdetect.speech.EpisodeSpeech.quiet_of`:
+    each span's audio decoded when asked, each set of runs judged once); with
+    ``dialogue_yields`` (``predict.dialogue_yields``), where the best run is dialogue, the
+    first quiet run shared less widely instead
+    (:meth:`~introdetect.speech.EpisodeSpeech.quiet_instead`)."""
     speech, fps = EpisodeSpeech(video, float(attrs["window_s"])), float(attrs["fps"])
     judged: dict[tuple[Steps, ...], list[bool]] = {}
 
-    def prefer(spans: list[Steps]) -> list[bool]:
+    def instead(best: Steps, others: list[Steps]) -> int | None:
+        k = speech.quiet_instead(
+            (best[0] / fps, best[1] / fps), [(a / fps, b / fps) for a, b in others]
+        )
+        if k is not None:
+            log.info(
+                "%s: %.1f-%.1f s not taken: dialogue, and %.1f-%.1f s (shared less widely) is "
+                "quiet",
+                eid,
+                best[0] / fps,
+                best[1] / fps,
+                others[k][0] / fps,
+                others[k][1] / fps,
+            )
+        return k
+
+    def keep(spans: list[Steps]) -> list[bool]:
         key = tuple(spans)
         if key not in judged:
             judged[key] = speech.quiet_of([(a / fps, b / fps) for a, b in spans])
@@ -249,7 +268,7 @@ def _prefer_quiet(eid: str, video: Path, attrs: dict) -> Prefer:
                 )
         return judged[key]
 
-    return prefer
+    return Prefer(keep, instead if dialogue_yields else None)
 
 
 def _only(rep: np.ndarray, span: Steps, fps: float, margin_s: float = 1.0) -> np.ndarray:

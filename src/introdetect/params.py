@@ -229,6 +229,8 @@ class PredictParams:
     # model-free: of runs shared about as widely, one that is mostly speech (silero-vad,
     # introdetect.speech) loses to one that is not
     speech: bool = True
+    # with speech: a run heard as dialogue gives way to a quiet run shared less widely
+    dialogue_yields: bool = True
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,23 @@ per-step probabilities and extraction of the best intro interval."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
-# of several runs (``[a, b)`` steps each), which to keep (``extract_best_interval(prefer=)``)
-Prefer = Callable[[list[tuple[int, int]]], list[bool]]
+Span = tuple[int, int]  # steps [a, b)
+
+
+@dataclass(frozen=True)
+class Prefer:
+    """What the model-free detector asks about runs beyond how widely they are shared
+    (``extract_best_interval(prefer=)``; the speech cue, :mod:`introdetect.speech`)."""
+
+    # of several runs shared about as widely, which to keep
+    keep: Callable[[list[Span]], list[bool]]
+    # the best run and the runs shared less widely (most widely first): the index of one of
+    # those to take instead of the best, or None (``predict.dialogue_yields``)
+    instead: Callable[[Span, list[Span]], int | None] | None = None
 
 
 def smooth_predictions(
@@ -63,11 +75,14 @@ def extract_best_interval(
     is within ``level_tolerance`` of the highest mean (the model-free detector: a run shared
     by every other episode before a longer one shared by a few), the means taken on
     ``level`` when given (the same steps of another curve: the unsmoothed share, on which a
-    short run is not lowered by the smoothing its edges get). ``prefer(spans)``: of several
-    such runs (``[a, b)`` steps each), which to keep (:mod:`introdetect.speech`: those
-    without speech where some have none: an intro is music, a recapped scene that a small
-    season shares as widely is dialogue); all are kept where it keeps none.
-    Returns ``(start_s, end_s, score)`` with score = mean probability in the run, or None.
+    short run is not lowered by the smoothing its edges get). ``prefer.keep(spans)``: of
+    several such runs (``[a, b)`` steps each), which to keep (:mod:`introdetect.speech`:
+    those without speech where some have none: an intro is music, a recapped scene that a
+    small season shares as widely is dialogue); all are kept where it keeps none.
+    ``prefer.instead(best, others)``: a run shared less widely to take instead of the best
+    (others ordered by how widely they are shared, then by mass: where the best is dialogue,
+    the first quiet one). Returns ``(start_s, end_s, score)`` with score = mean probability
+    in the run, or None.
     """
     probs = np.asarray(probs, np.float64)
     above = probs >= threshold
@@ -89,10 +104,18 @@ def extract_best_interval(
         at = np.asarray(level, np.float64) if level is not None else probs
         means = [float(at[a:b].mean()) for a, b, _ in runs]
         top = max(means)
-        runs = [r for r, m in zip(runs, means, strict=True) if m >= top - level_tolerance]
-        if prefer is not None and len(runs) > 1:
-            keep = prefer([(a, b) for a, b, _ in runs])
-            runs = [r for r, k in zip(runs, keep, strict=True) if k] or runs
+        band = [r for r, m in zip(runs, means, strict=True) if m >= top - level_tolerance]
+        if prefer is not None and len(band) > 1:
+            keep = prefer.keep([(a, b) for a, b, _ in band])
+            band = [r for r, k in zip(band, keep, strict=True) if k] or band
+        best = max(band, key=lambda r: r[2])  # the first of equal masses
+        if prefer is not None and prefer.instead is not None:
+            ranked = sorted(zip(runs, means, strict=True), key=lambda rm: (-rm[1], -rm[0][2]))
+            others = [r for r, m in ranked if m < top - level_tolerance]
+            if others:
+                k = prefer.instead(best[:2], [(a, b) for a, b, _ in others])
+                best = others[k] if k is not None else best
+        runs = [best]
     best = max(runs, key=lambda r: r[2], default=None)  # the first of equal masses
     if best is None:
         return None
