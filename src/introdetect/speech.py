@@ -51,9 +51,8 @@ SPEECH_PROB = 0.5
 QUIET_SHARE = 0.1
 SPOKEN_SHARE = 0.15
 # A run heard as speech in this share of its frames or more is dialogue: with
-# ``predict.dialogue_yields`` it gives way to a quiet run shared less widely. Dialogue said
-# by a speech synthesiser (the development set since session 16) is heard in 0.81-0.93 of
-# its frames; intros in at most 0.06.
+# ``predict.dialogue_yields`` it gives way to a quiet run shared less widely (the
+# development set's synthesised dialogue: 0.81-0.93, above; intros at most 0.06-0.085).
 DIALOGUE_SHARE = 0.5
 # seconds of audio before a span the detector is run on, so its state has settled
 WARMUP_S = 1.0
