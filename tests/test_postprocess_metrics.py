@@ -87,6 +87,35 @@ def test_regression_fallback_needs_step_evidence():
     assert _decide(ep, step, 0.2, reg, pp).interval is None  # presence head says no
 
 
+def test_the_model_answers_nowhere_the_model_free_detector_sees_credits():
+    """Credits replaying the theme start before the last fifth (60 s of a 100 s episode)
+    and are shared by every other episode: the model's step head firing on them (where
+    they sound like a known intro) gives no answer, and an intro it also sees early on is
+    the answer; an episode whose end is past the window masks nothing."""
+    from introdetect.data import Episode
+    from introdetect.inference import _decide
+    from introdetect.modelfree import credits_of
+    from introdetect.params import PredictParams
+    from introdetect.repetition import AUDIO_SHARE, N_CHANNELS
+
+    rep = np.zeros((200, N_CHANNELS), np.float32)
+    rep[120:200, 3] = rep[120:200, AUDIO_SHARE] = 1.0  # credits, 60 s to the end
+    rep[20:30, 3] = rep[20:30, AUDIO_SHARE] = 1.0  # the intro, 10-15 s
+    attrs = {"fps": 2.0, "duration_s": 100.0, "window_s": 600.0}
+    mask = credits_of(rep, attrs, 0.5)
+    assert mask[120:].all() and not mask[:119].any()
+    assert credits_of(rep, {**attrs, "window_s": 100.0}, 0.5) is None  # end not seen
+    ep = Episode("e", "s", np.zeros((200, 4), np.float32), 2.0, None, None, attrs)
+    pp = PredictParams(smoothing="none")
+    reg = np.array([0.6, 0.65])  # the regression head points at the credits too
+    step = np.zeros(200)
+    step[120:130] = 0.95
+    assert _decide(ep, step, 0.9, reg, pp).interval == (60.0, 65.0)
+    assert _decide(ep, step, 0.9, reg, pp, mask).interval is None
+    step[20:30] = 0.7
+    assert _decide(ep, step, 0.9, reg, pp, mask).interval == (10.0, 15.0)
+
+
 def test_repeat_bounds_narrow_the_model_where_both_agree_on_the_place():
     def det(eid: str, interval, source: str = "steps") -> Detection:
         return Detection(eid, interval, 0.9, 0.8, source, np.zeros(4), 2.0)

@@ -271,7 +271,7 @@ def _detect(run: _Run, ok: list[tuple[str, Path]], seasons: dict[str, str]) -> l
         from introdetect.inference import predict_episodes
 
         dets = predict_episodes(
-            run.model, run.meta, ids, cache, rep_dir, p.predict, seasons, videos
+            run.model, run.meta, ids, cache, rep_dir, p.predict, seasons, videos, p.repetition
         )
         if not combined:
             return dets

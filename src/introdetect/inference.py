@@ -21,15 +21,22 @@ from introdetect.data import Episode, load_raw, pad_sequences
 from introdetect.decision import Detection, season_decisions
 from introdetect.inputs import InputSpec
 from introdetect.model import IntroDetector
-from introdetect.params import PredictParams
+from introdetect.modelfree import credits_of
+from introdetect.params import PredictParams, RepetitionParams
 from introdetect.postprocess import extract_best_interval, smooth_predictions
 
 
 @torch.no_grad()
 def detect(
-    model: IntroDetector, episodes: list[Episode], pp: PredictParams, batch_size: int = 4
+    model: IntroDetector,
+    episodes: list[Episode],
+    pp: PredictParams,
+    batch_size: int = 4,
+    no_intro: dict[str, np.ndarray] | None = None,
 ) -> list[Detection]:
-    """Predict an interval (or None) for each episode."""
+    """Predict an interval (or None) for each episode; ``no_intro``: episode id -> boolean
+    [T], steps where no answer may lie (their probability set to 0 after smoothing)."""
+    no_intro = no_intro or {}
     model.eval()
     out: list[Detection] = []
     for i in range(0, len(episodes), batch_size):
@@ -40,14 +47,24 @@ def detect(
         presence = torch.sigmoid(res["presence_logit"]).numpy()
         reg = res["reg"].numpy()
         for j, e in enumerate(chunk):
-            out.append(_decide(e, step[j, : lengths[j]], float(presence[j]), reg[j], pp))
+            probs = step[j, : lengths[j]]
+            out.append(
+                _decide(e, probs, float(presence[j]), reg[j], pp, no_intro.get(e.episode_id))
+            )
     return out
 
 
 def _decide(
-    e: Episode, step: np.ndarray, presence: float, reg: np.ndarray, pp: PredictParams
+    e: Episode,
+    step: np.ndarray,
+    presence: float,
+    reg: np.ndarray,
+    pp: PredictParams,
+    no_intro: np.ndarray | None = None,
 ) -> Detection:
     probs = smooth_predictions(step, e.fps, pp.smoothing, pp.smooth_s)
+    if no_intro is not None and len(no_intro) == len(probs):
+        probs = np.where(no_intro, 0.0, probs)
     dur = len(step) / e.fps
     if presence < pp.presence_threshold:
         return Detection(e.episode_id, None, presence, 0.0, "absent", probs, e.fps)
@@ -77,11 +94,18 @@ def predict_episodes(
     pp: PredictParams,
     groups: dict[str, str] | None = None,
     videos: dict[str, Path] | None = None,
+    rp: RepetitionParams | None = None,
 ) -> list[Detection]:
     """The model's answer for each of ``episode_ids`` (in that order) from the feature files
     in ``feature_dir`` (and repetition channels in ``rep_dir`` when the model uses them),
     made consistent within each season of ``groups`` and refined on ``videos``; episodes
-    whose features are missing get a ``no_features`` detection."""
+    whose features are missing get a ``no_features`` detection.
+
+    With ``rp`` and the repetition channels in ``rep_dir``, the model answers nowhere the
+    model-free detector would not (:func:`introdetect.modelfree.credits_of`: the end
+    credits replaying the theme, the last fifth of an episode): the step head can fire on
+    credits that sound like a known intro (development set: a seen series' episode without
+    an intro, whose credits the model took for it in both generators' data, seed 4)."""
     items = [(eid, "", None, None) for eid in episode_ids]
     spec = InputSpec.from_meta(meta)
     if spec.repetition and rep_dir is None:
@@ -91,7 +115,27 @@ def predict_episodes(
     )
     episodes = [spec.episode(e) for e in raws]
     known = {e.episode_id: spec.known_sound(e) for e in raws}
-    dets = [dataclasses.replace(d, known=known[d.episode_id]) for d in detect(model, episodes, pp)]
+    no_intro = _credits(episodes, rep_dir, rp) if rep_dir is not None and rp else None
+    dets = [
+        dataclasses.replace(d, known=known[d.episode_id])
+        for d in detect(model, episodes, pp, no_intro=no_intro)
+    ]
     dets = season_decisions(dets, pp, groups, videos, pp.threshold)
     found = {d.episode_id: d for d in dets}
     return [found.get(eid) or Detection.missing(eid, missing[eid]) for eid in episode_ids]
+
+
+def _credits(
+    episodes: list[Episode], rep_dir: str | Path, rp: RepetitionParams
+) -> dict[str, np.ndarray]:
+    """Episode id -> the steps the model-free detector never answers in
+    (:func:`introdetect.modelfree.credits_of`), for the episodes with repetition channels
+    whose end is in the window."""
+    out = {}
+    for e in episodes:
+        path = Path(rep_dir) / f"{e.episode_id}.npy"
+        if path.exists():
+            mask = credits_of(np.load(path), e.attrs, rp.min_share)
+            if mask is not None:
+                out[e.episode_id] = mask
+    return out

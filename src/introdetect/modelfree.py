@@ -25,6 +25,7 @@ from introdetect.repetition import (
     AUDIO_SHARE,
     OPENING_S,
     Copies,
+    credit_steps,
     judged_share,
     late_steps,
     read_copies,
@@ -317,7 +318,7 @@ def _answer(
     use_sound = pp.model_free_audio and heard  # without audio: judged on its pictures alone
     if use_sound:
         both = rep.copy()
-        both[:, 3] = (1 - SOUND_WEIGHT) * curve + SOUND_WEIGHT * sound
+        both[:, 3] = weighed_share(rep)
         iv, share, passed = unsupervised_answer(both, fps, pp, rp, end_s, skip_opening, prefer)
         if iv is not None or passed:
             curve, source = both[:, 3], "repetition+audio"
@@ -332,6 +333,26 @@ def _answer(
         iv, share, passed = unsupervised_answer(rep, fps, pp, rp, end_s, skip_opening, prefer)
     det = _detection(eid, iv, share, source, curve, fps, end_s, rp.min_share, passed)
     return det, passed, sound_end
+
+
+def weighed_share(rep: np.ndarray) -> np.ndarray:
+    """A step's share (:func:`unsupervised_episodes`): the share of other episodes where its
+    sound repeats weighed by :data:`SOUND_WEIGHT`, the rest from its picture's; the
+    picture's alone where the episode has no audio (or channels without the sound's)."""
+    sound = rep[:, AUDIO_SHARE] if rep.shape[1] > AUDIO_SHARE else None
+    if sound is None or np.isnan(sound).any():
+        return rep[:, 3].copy()
+    return (1 - SOUND_WEIGHT) * rep[:, 3] + SOUND_WEIGHT * sound
+
+
+def credits_of(rep: np.ndarray, attrs: dict, min_share: float) -> np.ndarray | None:
+    """Boolean [T]: the steps the model-free detector never answers in (the end credits and
+    the last fifth of an episode whose end is in the window,
+    :func:`introdetect.repetition.credit_steps`) on its :func:`weighed_share`; None when
+    the end is not in the window."""
+    fps, end = float(attrs["fps"]), float(attrs["duration_s"])
+    end_s = end if end < float(attrs["window_s"]) - 1.0 else None
+    return credit_steps(weighed_share(rep), fps, min_share, end_s)
 
 
 def end_where_pictures_stop(

@@ -239,6 +239,21 @@ def late_steps(n_steps: int, fps: float, end_s: float | None) -> np.ndarray | No
     return (np.arange(n_steps) + 0.5) / fps > 0.8 * end_s
 
 
+def credit_steps(
+    share: np.ndarray, fps: float, min_share: float, end_s: float | None, smooth_s: float = 0.5
+) -> np.ndarray | None:
+    """Boolean [T]: the steps where no intro can be, as :func:`judged_share` zeroes them --
+    the :func:`late_steps` and the run of shared steps (``share`` smoothed, at
+    ``min_share`` or more) that continues into them: end credits replaying the theme.
+    None when the episode's end (``end_s``) is not in the window."""
+    late = late_steps(len(share), fps, end_s)
+    if late is None:
+        return None
+    return late | _runs_into(
+        smooth_predictions(share, fps, "gaussian", smooth_s) >= min_share, late
+    )
+
+
 def unsupervised_answer(
     rep: np.ndarray,
     fps: float,

@@ -34,7 +34,9 @@ def run(
     ids = [r.episode_id for r in rows]
     seasons = {r.episode_id: r.series for r in rows}  # a season = a series' test episodes
     videos = {r.episode_id: Path(r.path) for r in rows}
-    dets = predict_episodes(net, meta, ids, features, repetition, p.predict, seasons, videos)
+    dets = predict_episodes(
+        net, meta, ids, features, repetition, p.predict, seasons, videos, p.repetition
+    )
     for d in dets:
         if d.source.startswith("no_features"):
             log.warning("predict: %s", d.source)
