@@ -232,3 +232,25 @@ def test_a_scene_every_recap_replays_gives_way_to_a_quiet_intro_only_when_asked(
     prefer = _prefer_quiet("ep", video, {"fps": fps, "window_s": 600.0}, dialogue_yields)
     got = unsupervised_answer(rep, fps, pp, rp, prefer=prefer)[0]
     assert got == pytest.approx((16.0, 20.0) if dialogue_yields else (4.0, 12.0), abs=0.6)
+
+
+@pytest.mark.parametrize("dialogue_yields", [True, False])
+def test_a_short_intro_shared_by_exactly_half_takes_the_place_of_dialogue(
+    tmp_path, dialogue_yields
+):
+    """A season of three where one episode has no intro: the other two share it with
+    exactly half of the others (share 0.5, ``repetition.min_share``), and a 3 s run at 0.5
+    smoothed is under the threshold -- no found run. A recapped scene of dialogue shared by
+    every other episode is the best run; with ``predict.dialogue_yields`` the quiet theme,
+    a weak run, takes its place."""
+    speech, theme, gap = _sound("speech", 8.0), _sound("theme", 3.0), _sound("room", 4.0)
+    video = _write(tmp_path / "ep.mp4", np.concatenate([gap, speech, gap, theme, gap]), 27.0)
+    fps, rep = 2.0, np.zeros((54, 6), np.float32)
+    rep[8:24, 3], rep[32:38, 3] = 1.0, 0.5
+    pp, rp = PredictParams(), RepetitionParams()
+    assert rp.min_share == 0.5
+    prefer = _prefer_quiet("ep", video, {"fps": fps, "window_s": 600.0}, dialogue_yields)
+    got = unsupervised_answer(rep, fps, pp, rp, prefer=prefer)[0]
+    assert got == pytest.approx((16.0, 19.0) if dialogue_yields else (4.0, 12.0), abs=0.6)
+    rep[8:24, 3] = 0.0  # no dialogue to replace: a weak run is never an answer on its own
+    assert unsupervised_answer(rep, fps, pp, rp, prefer=prefer)[0] is None

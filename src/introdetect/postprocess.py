@@ -66,6 +66,7 @@ def extract_best_interval(
     level_tolerance: float | None = None,
     level: np.ndarray | None = None,
     prefer: Prefer | None = None,
+    weak: list[Span] | None = None,
 ) -> tuple[float, float, float] | None:
     """The best contiguous run of steps with ``probs >= threshold``.
 
@@ -81,8 +82,10 @@ def extract_best_interval(
     small season shares as widely is dialogue); all are kept where it keeps none.
     ``prefer.instead(best, others)``: a run shared less widely to take instead of the best
     (others ordered by how widely they are shared, then by mass: where the best is dialogue,
-    the first quiet one). Returns ``(start_s, end_s, score)`` with score = mean probability
-    in the run, or None.
+    the first quiet one), then the ``weak`` runs (``[a, b)`` steps each: runs no found run
+    overlaps, shared as widely as the threshold asks only before smoothing; never an answer
+    but in a dialogue run's place).
+    Returns ``(start_s, end_s, score)`` with score = mean probability in the run, or None.
     """
     probs = np.asarray(probs, np.float64)
     above = probs >= threshold
@@ -112,6 +115,7 @@ def extract_best_interval(
         if prefer is not None and prefer.instead is not None:
             ranked = sorted(zip(runs, means, strict=True), key=lambda rm: (-rm[1], -rm[0][2]))
             others = [r for r, m in ranked if m < top - level_tolerance]
+            others += [(a, b, float(at[a:b].sum())) for a, b in weak or []]
             if others:
                 k = prefer.instead(best[:2], [(a, b) for a, b, _ in others])
                 best = others[k] if k is not None else best

@@ -391,12 +391,14 @@ def unsupervised_detect(
     a 2 s intro shared by every other episode more than a longer scene shared by fewer
     (held-out seed 11, then looked at: two 2 s intros lost to 3-4 s runs shared less
     widely; development seeds 1, 2, 4-10 unchanged), with one-step dropouts filled
-    (:func:`fill_dropouts`). ``prefer(spans)``: which of several runs
-    shared about as widely to keep (the speech cue: those without speech)."""
+    (:func:`fill_dropouts`). ``prefer``: which of several runs shared about as widely to
+    keep (the speech cue: those without speech) and, where the best is dialogue, which
+    quiet run to take instead -- a run shared less widely or one of the :func:`_weak_runs`."""
     share = judged_share(rep[:, 3], fps, min_share, late, smooth_s, skip_opening)
     level = fill_dropouts(judged_share(rep[:, 3], fps, min_share, late, 0.0, skip_opening))
+    cored = with_core(share, fps, min_share, min_len_s)
     best = extract_best_interval(
-        with_core(share, fps, min_share, min_len_s),
+        cored,
         fps,
         min_share - HYSTERESIS,
         min_len_s,
@@ -404,10 +406,33 @@ def unsupervised_detect(
         LEVEL_TOLERANCE,
         level,
         prefer,
+        _weak_runs(level, cored >= min_share - HYSTERESIS, fps, min_share, min_len_s, max_len_s),
     )
     if best is None or rep.shape[1] <= AUDIO_SPLIT:
         return best
     return _split_at_realignment(best, share, rep[:, AUDIO_SPLIT], fps, min_len_s)
+
+
+def _weak_runs(
+    level: np.ndarray,
+    found: np.ndarray,
+    fps: float,
+    min_share: float,
+    min_len_s: float,
+    max_len_s: float,
+) -> list[tuple[int, int]]:
+    """Runs of steps shared by ``min_share`` of the other episodes or more before smoothing
+    (``level``), from ``min_len_s`` to ``max_len_s`` long, that overlap none of the runs
+    ``found`` on the smoothed curve: in a season of three where one episode has no intro,
+    the other two share it with exactly half of the others, and smoothing takes a short
+    one under the threshold. Candidates only to replace dialogue
+    (:func:`introdetect.postprocess.extract_best_interval`): shared as narrowly, a recapped
+    scene or the end credits are as likely."""
+    out = []
+    for a, b in true_runs(np.asarray(level) >= min_share - 1e-6):
+        if min_len_s * fps - 1e-9 <= b - a <= max_len_s * fps + 1e-9 and not found[a:b].any():
+            out.append((a, b))
+    return out
 
 
 def fill_dropouts(level: np.ndarray) -> np.ndarray:
