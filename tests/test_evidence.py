@@ -118,6 +118,14 @@ def test_season_consistency_fixes_the_odd_length_out():
     assert out[3].interval == (10.0, 16.0) and out[3].source.endswith("+season")
     assert [d.interval for d in out[:3]] == [(10.0, 16.0)] * 3
     assert best_window(curve, 2.0, 6.0)[:2] == (10.0, 16.0)
+    asked = []
+
+    def may_move(d, iv):  # the model-free detector: not from a quiet run onto dialogue
+        asked.append((d.episode_id, iv))
+        return False
+
+    kept = season_consistent(dets, {d.episode_id: "s" for d in dets}, 0.5, may_move=may_move)
+    assert kept[3].interval == (10.0, 25.0) and asked == [("odd", (10.0, 16.0))]
 
 
 def _three_shots(tmp_path, seed: int, frames: int, cuts: tuple[int, int]):

@@ -156,6 +156,8 @@ def test_repetition_first_takes_the_repeat_wherever_it_answers():
         det("alone", (5.0, 9.0), "steps"),  # no other episode to compare with
         det("doubted", None, "no_step_evidence"),
         det("agreed", None, "no_step_evidence"),
+        # the step head sees some intro inside the model-free answer, not enough to answer
+        dataclasses.replace(det("seen_inside", None, "no_step_evidence"), probs=np.full(30, 0.2)),
     ]
     free = [
         det("both", (19.6, 28.4), "repetition+audio", 1.0),
@@ -165,6 +167,7 @@ def test_repetition_first_takes_the_repeat_wherever_it_answers():
         # a shot recapped in one of the two other episodes: the model finds no intro either
         dataclasses.replace(det("doubted", (4.0, 9.0), "repetition+audio"), agreed=(1, 2)),
         dataclasses.replace(det("agreed", (4.0, 9.0), "repetition+audio"), agreed=(2, 2)),
+        dataclasses.replace(det("seen_inside", (4.0, 9.0), "repetition+audio"), agreed=(1, 2)),
     ]
     pp = PredictParams()
     got = {d.episode_id: d for d in combine(model, free, pp)}
@@ -174,6 +177,7 @@ def test_repetition_first_takes_the_repeat_wherever_it_answers():
     assert got["doubted"].interval is None
     assert "agreed by 1 of 2 other episodes" in got["doubted"].source
     assert got["agreed"].interval == (4.0, 9.0)
+    assert got["seen_inside"].interval == (4.0, 9.0)
     assert got["free_null"].interval == (5.0, 9.0) and got["free_null"].source == "steps"
     assert got["alone"].interval == (5.0, 9.0)
     only_bounds = dataclasses.replace(pp, repetition_first=False)

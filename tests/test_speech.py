@@ -29,6 +29,7 @@ from introdetect.speech import (
 
 SR = 16000
 VOICE_SEED = 7  # a conversation of the development set (all are heard as speech)
+ATTRS = {"fps": 2.0, "window_s": 600.0}  # the feature-file attributes the speech cue reads
 
 
 def _sound(kind: str, seconds: float) -> np.ndarray:
@@ -209,7 +210,11 @@ def test_the_model_free_answer_is_the_quiet_run_of_two_shared_as_widely(tmp_path
     pp, rp = PredictParams(), RepetitionParams()
     plain = unsupervised_answer(rep, fps, pp, rp)[0]
     heard = unsupervised_answer(
-        rep, fps, pp, rp, prefer=_prefer_quiet("ep", video, {"fps": fps, "window_s": 600.0})
+        rep,
+        fps,
+        pp,
+        rp,
+        prefer=_prefer_quiet("ep", EpisodeSpeech(video, 600.0), {"fps": fps, "window_s": 600.0}),
     )[0]
     theme_at = (16.0, 20.0) if speech_first else (4.0, 8.0)
     speech_at = (4.0, 12.0) if speech_first else (12.0, 20.0)
@@ -229,7 +234,9 @@ def test_a_scene_every_recap_replays_gives_way_to_a_quiet_intro_only_when_asked(
     fps, rep = 2.0, np.zeros((56, 6), np.float32)
     rep[8:24, 3], rep[32:40, 3] = 1.0, 0.5
     pp, rp = PredictParams(), RepetitionParams()
-    prefer = _prefer_quiet("ep", video, {"fps": fps, "window_s": 600.0}, dialogue_yields)
+    prefer = _prefer_quiet(
+        "ep", EpisodeSpeech(video, 600.0), {"fps": fps, "window_s": 600.0}, dialogue_yields
+    )
     got = unsupervised_answer(rep, fps, pp, rp, prefer=prefer)[0]
     assert got == pytest.approx((16.0, 20.0) if dialogue_yields else (4.0, 12.0), abs=0.6)
 
@@ -249,7 +256,9 @@ def test_a_short_intro_shared_by_exactly_half_takes_the_place_of_dialogue(
     rep[8:24, 3], rep[32:38, 3] = 1.0, 0.5
     pp, rp = PredictParams(), RepetitionParams()
     assert rp.min_share == 0.5
-    prefer = _prefer_quiet("ep", video, {"fps": fps, "window_s": 600.0}, dialogue_yields)
+    prefer = _prefer_quiet(
+        "ep", EpisodeSpeech(video, 600.0), {"fps": fps, "window_s": 600.0}, dialogue_yields
+    )
     got = unsupervised_answer(rep, fps, pp, rp, prefer=prefer)[0]
     assert got == pytest.approx((16.0, 19.0) if dialogue_yields else (4.0, 12.0), abs=0.6)
     rep[8:24, 3] = 0.0  # no dialogue to replace: a weak run is never an answer on its own

@@ -83,7 +83,9 @@ def unsupervised_episodes(
     (:func:`_opening_verdicts`). With ``predict.season_agree`` each answer is then checked
     against the other episodes' (:mod:`introdetect.agreement`). With ``predict.speech``
     (and ``videos``), of runs shared about as widely those with speech lose to a quiet one
-    (:mod:`introdetect.speech`). ``sound_only``
+    (:mod:`introdetect.speech`); with ``predict.dialogue_yields`` a dialogue run gives way
+    to a quiet one shared less widely, and the season's steps (the agreement, one length)
+    never move a quiet answer onto dialogue (``onto_dialogue``). ``sound_only``
     (``features.audio_only``: no pictures decoded): the sound's share alone. ``videos``: for
     the speech cue and the boundary refinement of the season decisions."""
     groups = groups or {}
@@ -94,6 +96,7 @@ def unsupervised_episodes(
     passed: dict[str, bool] = {}
     sound_end: dict[str, float | None] = {}
     prefer: dict[str, Prefer] = {}
+    heard: dict[str, EpisodeSpeech] = {}
     for eid in episode_ids:
         path, feats = Path(rep_dir) / f"{eid}.npy", Path(feature_dir) / f"{eid}.h5"
         if groups and sizes[groups[eid]] == 1:  # repetition needs another episode
@@ -104,7 +107,9 @@ def unsupervised_episodes(
         else:
             inputs[eid] = (np.load(path), read_attrs(feats))
             if pp.speech and videos and eid in videos:
-                prefer[eid] = _prefer_quiet(eid, videos[eid], inputs[eid][1], pp.dialogue_yields)
+                attrs = inputs[eid][1]
+                heard[eid] = EpisodeSpeech(videos[eid], float(attrs["window_s"]))
+                prefer[eid] = _prefer_quiet(eid, heard[eid], attrs, pp.dialogue_yields)
             found[eid], passed[eid], sound_end[eid] = _answer(
                 eid, *inputs[eid], pp, rp, sound_only, prefer=prefer.get(eid)
             )
@@ -114,6 +119,19 @@ def unsupervised_episodes(
             eid, *inputs[eid], pp, rp, sound_only, skip, prefer.get(eid)
         )
     found.update(_season_ends(found, sound_end, groups))
+
+    def onto_dialogue(d: Detection, iv: tuple[float, float] | None) -> bool:
+        """Whether moving ``d`` to ``iv`` would take a quiet answer onto dialogue: the
+        season's steps follow the other episodes' answers, which may be a scene they all
+        replay; the speech cue chose this one (``predict.dialogue_yields``)."""
+        speech = heard.get(d.episode_id) if pp.dialogue_yields else None
+        if speech is None or d.interval is None or iv is None:
+            return False
+        return speech.is_dialogue(iv) and not speech.is_dialogue(d.interval)
+
+    def may_move(d: Detection, iv: tuple[float, float]) -> bool:
+        return not onto_dialogue(d, iv)
+
     out = [found[eid] for eid in episode_ids]
     if pp.season_agree:
 
@@ -122,10 +140,12 @@ def unsupervised_episodes(
             only = _only(rep, span, d.fps)
             skip = passed[d.episode_id] or None
             quiet = prefer.get(d.episode_id)
-            return _answer(d.episode_id, only, attrs, pp, rp, sound_only, skip, quiet)[0]
+            moved = _answer(d.episode_id, only, attrs, pp, rp, sound_only, skip, quiet)[0]
+            return None if onto_dialogue(d, moved.interval) else moved
 
         out = agree(out, copies, answer_within)  # only episodes with copies can move
-    return season_decisions(out, pp, groups, videos, rp.min_share)
+
+    return season_decisions(out, pp, groups, videos, rp.min_share, may_move)
 
 
 def _opening_verdicts(
@@ -226,14 +246,16 @@ def _season_ends(
     return out
 
 
-def _prefer_quiet(eid: str, video: Path, attrs: dict, dialogue_yields: bool = False) -> Prefer:
+def _prefer_quiet(
+    eid: str, speech: EpisodeSpeech, attrs: dict, dialogue_yields: bool = False
+) -> Prefer:
     """Of several runs (steps ``[a, b)``) shared about as widely, which to keep: those
     without speech where some run is quiet (:meth:`introdetect.speech.EpisodeSpeech.quiet_of`:
     each span's audio decoded when asked, each set of runs judged once); with
     ``dialogue_yields`` (``predict.dialogue_yields``), where the best run is dialogue, the
     first quiet run shared less widely instead
     (:meth:`~introdetect.speech.EpisodeSpeech.quiet_instead`)."""
-    speech, fps = EpisodeSpeech(video, float(attrs["window_s"])), float(attrs["fps"])
+    fps = float(attrs["fps"])
     judged: dict[tuple[Steps, ...], list[bool]] = {}
 
     def instead(best: Steps, others: list[Steps]) -> int | None:

@@ -177,6 +177,12 @@ class EpisodeSpeech:
                 return k
         return None
 
+    def is_dialogue(self, span: tuple[float, float]) -> bool:
+        """Whether ``span`` (seconds) is heard as speech in :data:`DIALOGUE_SHARE` of its
+        frames or more (False without audio)."""
+        heard = self._share_of(span)
+        return heard is not None and heard >= DIALOGUE_SHARE
+
     def _share_of(self, span: tuple[float, float]) -> float | None:
         if span not in self._shares:
             self._shares[span] = self.share(*span)
