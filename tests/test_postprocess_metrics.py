@@ -94,9 +94,8 @@ def test_the_model_answers_nowhere_the_model_free_detector_sees_credits():
     the answer; an episode whose end is past the window masks nothing."""
     from introdetect.data import Episode
     from introdetect.inference import _decide
-    from introdetect.modelfree import credits_of
     from introdetect.params import PredictParams
-    from introdetect.repetition import AUDIO_SHARE, N_CHANNELS
+    from introdetect.repetition import AUDIO_SHARE, N_CHANNELS, credits_of
 
     rep = np.zeros((200, N_CHANNELS), np.float32)
     rep[120:200, 3] = rep[120:200, AUDIO_SHARE] = 1.0  # credits, 60 s to the end

@@ -48,8 +48,8 @@ from introdetect.media import (
     playback_start,
     show_path,
 )
-from introdetect.modelfree import SOUND_WEIGHT
 from introdetect.params import Params
+from introdetect.repetition import SOUND_WEIGHT
 from introdetect.store import (
     EMBED_DIM,
     EpisodeFeatures,
@@ -226,7 +226,7 @@ def _audio_pass(
 def _min_sound(p: Params) -> float:
     """The least share of episodes in which a step's sound repeats that can still make it
     part of a model-free answer: with the picture's share at most 1, the weighted share
-    (:data:`introdetect.modelfree.SOUND_WEIGHT`) reaches ``repetition.min_share`` only
+    (:data:`introdetect.repetition.SOUND_WEIGHT`) reaches ``repetition.min_share`` only
     from here up, so pictures elsewhere cannot change the answer."""
     w = SOUND_WEIGHT
     return max(0.0, (p.repetition.min_share - (1 - w)) / w)

@@ -21,9 +21,9 @@ from introdetect.data import Episode, load_raw, pad_sequences
 from introdetect.decision import Detection, season_decisions
 from introdetect.inputs import InputSpec
 from introdetect.model import IntroDetector
-from introdetect.modelfree import credits_of
 from introdetect.params import PredictParams, RepetitionParams
 from introdetect.postprocess import extract_best_interval, smooth_predictions
+from introdetect.repetition import credits_of
 
 
 @torch.no_grad()
@@ -102,7 +102,7 @@ def predict_episodes(
     whose features are missing get a ``no_features`` detection.
 
     With ``rp`` and the repetition channels in ``rep_dir``, the model answers nowhere the
-    model-free detector would not (:func:`introdetect.modelfree.credits_of`: the end
+    model-free detector would not (:func:`introdetect.repetition.credits_of`: the end
     credits replaying the theme, the last fifth of an episode): the step head can fire on
     credits that sound like a known intro (development set: a seen series' episode without
     an intro, whose credits the model took for it in both generators' data, seed 4)."""
@@ -129,7 +129,7 @@ def _credits(
     episodes: list[Episode], rep_dir: str | Path, rp: RepetitionParams
 ) -> dict[str, np.ndarray]:
     """Episode id -> the steps the model-free detector never answers in
-    (:func:`introdetect.modelfree.credits_of`), for the episodes with repetition channels
+    (:func:`introdetect.repetition.credits_of`), for the episodes with repetition channels
     whose end is in the window."""
     out = {}
     for e in episodes:

@@ -25,24 +25,17 @@ from introdetect.repetition import (
     AUDIO_SHARE,
     OPENING_S,
     Copies,
-    credit_steps,
     judged_share,
     late_steps,
     read_copies,
     unsupervised_answer,
+    weighed_share,
 )
 from introdetect.speech import EpisodeSpeech
 from introdetect.store import read_attrs
 
 log = logging.getLogger(__name__)
 
-# A step's share: this much of the share of episodes where its sound repeats (a sample-exact
-# repeat of the audio, :mod:`introdetect.candidates`), the rest from its picture's (a looser
-# test: recurring establishing shots and similar scenes pass it too). On the development
-# set (seeds 1 + 2) 2/3 scored 0.95 / 0.64 mean IoU (seen / unseen), the plain mean 0.78 / 0.65;
-# with the widest-run choice (:data:`introdetect.repetition.LEVEL_TOLERANCE`, seeds 1, 2, 4,
-# 5, 6) 0.8 and 0.9 gave unseen 0.81, 2/3 0.78, 1.0 (the sound alone) 0.79.
-SOUND_WEIGHT = 0.8
 # The answer ends where its pictures last repeat when the sound alone goes on repeating for
 # at least this long after them: the theme running on under the first shot after the intro
 # (its sound repeats, the new shot does not). Not at the start: an intro's first shot often
@@ -66,14 +59,8 @@ def unsupervised_episodes(
     """The model-free answer for each episode from its repetition channels in ``rep_dir``
     (and its feature file's timing), with the same season decisions as the model's.
 
-    With ``predict.model_free_audio`` a step's share weighs the share of other episodes
-    in which its sound repeats (channel 4 of the repetition channels) by
-    :data:`SOUND_WEIGHT` and the share in which its picture repeats by the rest: an intro
-    repeats in picture and sound (up to 1), an establishing shot only in picture (at most
-    0.2, under ``repetition.min_share``), end credits or a theme running on under the next
-    shot only in sound (at most 0.8; the credits are excluded by their place). Not the
-    minimum of the two: the minimum broke an intro with patchy fingerprint matches into
-    pieces. Where the sound repeats nowhere in the episode (a theme whose sound differs
+    With ``predict.model_free_audio`` a step's share is :func:`weighed_share` (picture and
+    sound). Where the sound repeats nowhere in the episode (a theme whose sound differs
     between episodes, or no audio) the pictures alone answer; where it repeats only where no
     intro can be (the credits), the episode has none. An answer whose sound goes on
     repeating after its pictures stop ends there (:data:`RUN_ON_S`), unless the season's
@@ -85,7 +72,7 @@ def unsupervised_episodes(
     (and ``videos``), of runs shared about as widely those with speech lose to a quiet one
     (:mod:`introdetect.speech`); with ``predict.dialogue_yields`` a dialogue run gives way
     to a quiet one shared less widely, and the season's steps (the agreement, one length)
-    never move a quiet answer onto dialogue (``onto_dialogue``). ``sound_only``
+    never move a quiet answer onto dialogue (:func:`_onto_dialogue`). ``sound_only``
     (``features.audio_only``: no pictures decoded): the sound's share alone. ``videos``: for
     the speech cue and the boundary refinement of the season decisions."""
     groups = groups or {}
@@ -119,19 +106,7 @@ def unsupervised_episodes(
             eid, *inputs[eid], pp, rp, sound_only, skip, prefer.get(eid)
         )
     found.update(_season_ends(found, sound_end, groups))
-
-    def onto_dialogue(d: Detection, iv: tuple[float, float] | None) -> bool:
-        """Whether moving ``d`` to ``iv`` would take a quiet answer onto dialogue: the
-        season's steps follow the other episodes' answers, which may be a scene they all
-        replay; the speech cue chose this one (``predict.dialogue_yields``)."""
-        speech = heard.get(d.episode_id) if pp.dialogue_yields else None
-        if speech is None or d.interval is None or iv is None:
-            return False
-        return speech.is_dialogue(iv) and not speech.is_dialogue(d.interval)
-
-    def may_move(d: Detection, iv: tuple[float, float]) -> bool:
-        return not onto_dialogue(d, iv)
-
+    guard = heard if pp.dialogue_yields else {}
     out = [found[eid] for eid in episode_ids]
     if pp.season_agree:
 
@@ -141,11 +116,26 @@ def unsupervised_episodes(
             skip = passed[d.episode_id] or None
             quiet = prefer.get(d.episode_id)
             moved = _answer(d.episode_id, only, attrs, pp, rp, sound_only, skip, quiet)[0]
-            return None if onto_dialogue(d, moved.interval) else moved
+            return None if _onto_dialogue(guard.get(d.episode_id), d, moved.interval) else moved
 
         out = agree(out, copies, answer_within)  # only episodes with copies can move
 
+    def may_move(d: Detection, iv: tuple[float, float]) -> bool:
+        return not _onto_dialogue(guard.get(d.episode_id), d, iv)
+
     return season_decisions(out, pp, groups, videos, rp.min_share, may_move)
+
+
+def _onto_dialogue(
+    speech: EpisodeSpeech | None, d: Detection, iv: tuple[float, float] | None
+) -> bool:
+    """Whether moving ``d`` to ``iv`` would take a quiet answer onto dialogue (``speech``:
+    the episode's; None: no speech cue). The season's steps follow the other episodes'
+    answers, which may all be a scene every episode replays; the speech cue chose this one
+    (``predict.dialogue_yields``)."""
+    if speech is None or d.interval is None or iv is None:
+        return False
+    return speech.is_dialogue(iv) and not speech.is_dialogue(d.interval)
 
 
 def _opening_verdicts(
@@ -355,26 +345,6 @@ def _answer(
         iv, share, passed = unsupervised_answer(rep, fps, pp, rp, end_s, skip_opening, prefer)
     det = _detection(eid, iv, share, source, curve, fps, end_s, rp.min_share, passed)
     return det, passed, sound_end
-
-
-def weighed_share(rep: np.ndarray) -> np.ndarray:
-    """A step's share (:func:`unsupervised_episodes`): the share of other episodes where its
-    sound repeats weighed by :data:`SOUND_WEIGHT`, the rest from its picture's; the
-    picture's alone where the episode has no audio (or channels without the sound's)."""
-    sound = rep[:, AUDIO_SHARE] if rep.shape[1] > AUDIO_SHARE else None
-    if sound is None or np.isnan(sound).any():
-        return rep[:, 3].copy()
-    return (1 - SOUND_WEIGHT) * rep[:, 3] + SOUND_WEIGHT * sound
-
-
-def credits_of(rep: np.ndarray, attrs: dict, min_share: float) -> np.ndarray | None:
-    """Boolean [T]: the steps the model-free detector never answers in (the end credits and
-    the last fifth of an episode whose end is in the window,
-    :func:`introdetect.repetition.credit_steps`) on its :func:`weighed_share`; None when
-    the end is not in the window."""
-    fps, end = float(attrs["fps"]), float(attrs["duration_s"])
-    end_s = end if end < float(attrs["window_s"]) - 1.0 else None
-    return credit_steps(weighed_share(rep), fps, min_share, end_s)
 
 
 def end_where_pictures_stop(

@@ -214,7 +214,7 @@ class PredictParams:
     refine: bool = True  # snap boundaries to the nearest cut or fade in the video
     refine_search_s: float = 1.5  # how far from the coarse boundary to look
     # the model-free detector's share of a step weighs how often its sound (audio
-    # fingerprint, introdetect.candidates.step_share; modelfree.SOUND_WEIGHT) and its
+    # fingerprint, introdetect.candidates.step_share; repetition.SOUND_WEIGHT) and its
     # picture repeat in other episodes
     model_free_audio: bool = True
     # a trained model's answer narrowed to where it overlaps the model-free answer (the
