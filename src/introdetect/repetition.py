@@ -247,10 +247,11 @@ def late_steps(n_steps: int, fps: float, end_s: float | None) -> np.ndarray | No
 
 
 def weighed_share(rep: np.ndarray) -> np.ndarray:
-    """A step's share (:func:`unsupervised_episodes`): the share of other episodes in which
-    its sound repeats (channel 4 of the repetition channels) weighed by
-    :data:`SOUND_WEIGHT`, the share in which its picture repeats by the rest; the picture's
-    alone where the episode has no audio (or channels without the sound's). An intro
+    """A step's share (:func:`introdetect.modelfree.unsupervised_episodes`): the share of
+    other episodes in which its sound repeats (channel 4 of the repetition channels)
+    weighed by :data:`SOUND_WEIGHT`, the share in which its picture repeats by the rest;
+    the picture's alone where the episode has no audio (or channels without the sound's).
+    An intro
     repeats in picture and sound (up to 1), an establishing shot only in picture (at most
     0.2, under ``repetition.min_share``), end credits or a theme running on under the next
     shot only in sound (at most 0.8; the credits are excluded by their place). Not the
