@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from introdetect.data import Episode, load_raw, pad_sequences
+from introdetect.data import Episode, RawEpisode, load_raw, pad_sequences
 from introdetect.decision import Detection, season_decisions
 from introdetect.inputs import InputSpec
 from introdetect.model import IntroDetector
@@ -115,7 +115,7 @@ def predict_episodes(
     )
     episodes = [spec.episode(e) for e in raws]
     known = {e.episode_id: spec.known_sound(e) for e in raws}
-    no_intro = _credits(episodes, rep_dir, rp) if rep_dir is not None and rp else None
+    no_intro = _credits(raws, rep_dir, rp) if rep_dir is not None and rp else None
     dets = [
         dataclasses.replace(d, known=known[d.episode_id])
         for d in detect(model, episodes, pp, no_intro=no_intro)
@@ -126,16 +126,17 @@ def predict_episodes(
 
 
 def _credits(
-    episodes: list[Episode], rep_dir: str | Path, rp: RepetitionParams
+    raws: list[RawEpisode], rep_dir: str | Path, rp: RepetitionParams
 ) -> dict[str, np.ndarray]:
     """Episode id -> the steps the model-free detector never answers in
     (:func:`introdetect.repetition.credits_of`), for the episodes with repetition channels
-    whose end is in the window."""
+    (loaded with the features when the model reads them, else from ``rep_dir``) whose end
+    is in the window."""
     out = {}
-    for e in episodes:
+    for e in raws:
         path = Path(rep_dir) / f"{e.episode_id}.npy"
-        if path.exists():
-            mask = credits_of(np.load(path), e.attrs, rp.min_share)
-            if mask is not None:
-                out[e.episode_id] = mask
+        rep = e.rep if e.rep is not None else (np.load(path) if path.exists() else None)
+        mask = credits_of(rep, e.attrs, rp.min_share) if rep is not None else None
+        if mask is not None:
+            out[e.episode_id] = mask
     return out
