@@ -177,8 +177,10 @@ def test_repetition_first_takes_the_repeat_wherever_it_answers():
     assert "agreed by 1 of 2 other episodes" in got["doubted"].source
     assert got["agreed"].interval == (4.0, 9.0)
     assert got["seen_inside"].interval == (4.0, 9.0)
-    assert got["free_null"].interval == (5.0, 9.0) and got["free_null"].source == "steps"
-    assert got["alone"].interval == (5.0, 9.0)
+    # the season's repetition finds none and the model's answer sounds like no known intro
+    assert got["free_null"].interval is None
+    assert got["free_null"].source.endswith("sounds like no known intro")
+    assert got["alone"].interval == (5.0, 9.0)  # nothing to compare with: the model's
     only_bounds = dataclasses.replace(pp, repetition_first=False)
     got = {d.episode_id: d for d in combine(model, free, only_bounds)}
     assert got["both"].interval == (20.0, 28.4) and got["model_null"].interval is None
@@ -203,6 +205,7 @@ def test_known_intro_stands_against_a_repeat_that_sounds_like_none():
         det("doubted_known", None, "no_step_evidence"),
         det("doubted", None, "no_step_evidence"),
         dataclasses.replace(det("unseen", (20.0, 25.0), "steps"), known=None),
+        det("free_none", (20.0, 25.0), "steps"),  # the repeat finds none; sounds known
     ]
     free = [
         det("ident", (0.0, 4.0), "repetition+audio"),
@@ -210,6 +213,7 @@ def test_known_intro_stands_against_a_repeat_that_sounds_like_none():
         det("doubted_known", (20.0, 25.0), "repetition+audio", agreed=(0, 1)),
         det("doubted", (0.0, 4.0), "repetition+audio", agreed=(0, 1)),
         det("unseen", (0.0, 4.0), "repetition+audio"),
+        det("free_none", None, "repetition+audio"),
     ]
     pp = PredictParams()
     got = {d.episode_id: d for d in combine(model, free, pp)}
@@ -222,9 +226,11 @@ def test_known_intro_stands_against_a_repeat_that_sounds_like_none():
     assert got["doubted_known"].source.endswith("no_step_evidence, sounds like a known intro")
     assert got["doubted"].interval is None
     assert got["unseen"].interval == (0.0, 4.0)  # no known intros: the repeat, as before
+    assert got["free_none"].interval == (20.0, 25.0)  # the model's: it sounds known
     got = {
         d.episode_id: d for d in combine(model, free, dataclasses.replace(pp, known_intros=False))
     }
     assert got["ident"].interval == (0.0, 4.0) and got["doubted_known"].interval is None
+    assert got["free_none"].interval == (20.0, 25.0)
     assert known_sound(model[0], (20.0, 25.0)) == pytest.approx(0.9)
     assert known_sound(model[4], (20.0, 25.0)) is None

@@ -225,7 +225,8 @@ def repetition_first(
     model: list[Detection], free: list[Detection], known_intros: bool = True
 ) -> list[Detection]:
     """The model-free answer wherever it finds an intro; ``model``'s where it finds none
-    (``predict.repetition_first``), or where the model finds none either and not all of the
+    (``predict.repetition_first``; with ``known_intros`` only where it sounds like a known
+    intro, :func:`_unknown`), or where the model finds none either and not all of the
     season agrees with the model-free answer (:func:`_doubted`). The answer's source says
     both: ``"repetition+audio, model steps"``; the presence stays the model's.
 
@@ -260,8 +261,26 @@ def repetition_first(
                 d = dataclasses.replace(
                     f, presence=d.presence, source=f"{f.source}, model {d.source}{why}"
                 )
+        elif known_intros and f is not None and f.status == "no_intro" and _unknown(d):
+            why = "the season's repetition finds none and it sounds like no known intro"
+            d = dataclasses.replace(d, interval=None, source=f"{d.source}, {why}")
         out.append(d)
     return out
+
+
+def _unknown(model: Detection) -> bool:
+    """Whether the model's answer does not sound like a known intro (median audio template
+    score under :data:`KNOWN_SOUND`, or no known intros): where the model-free detector
+    compared the episode with its season and found no intro, such an answer is dropped
+    (:func:`repetition_first`). The model reads the same repetition, so the known intros
+    are the one thing it has that the repetition lacks; without them its answers there
+    were all wrong (session 17: the demo's seen-series ident in an episode without an
+    intro, a content shot of held-out seed 17, end credits of seed 4 before
+    ``repetition.credits_of``), and none right on any development seed."""
+    if model.interval is None:
+        return False
+    heard = known_sound(model, model.interval)
+    return heard is None or heard < KNOWN_SOUND
 
 
 def _doubted(model: Detection, free: Detection) -> bool:
