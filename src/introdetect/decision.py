@@ -298,11 +298,8 @@ def _doubted(model: Detection, free: Detection) -> bool:
     answers it had lost, 0.19 and 0.33, are kept)."""
     if model.interval is not None or model.source.startswith("no_features"):
         return False
-    if free.interval is None or model.fps <= 0 or not len(model.probs):
-        return False
-    a = min(len(model.probs) - 1, max(0, int(free.interval[0] * model.fps)))
-    b = max(a + 1, int(round(free.interval[1] * model.fps)))
-    if float(np.mean(model.probs[a:b])) >= UNSEEN_STEPS:
+    inside = _inside(model.probs, model.fps, free.interval)
+    if inside is None or float(np.mean(inside)) >= UNSEEN_STEPS:
         return False
     return free.agreed is not None and free.agreed[0] < free.agreed[1]
 
@@ -310,11 +307,20 @@ def _doubted(model: Detection, free: Detection) -> bool:
 def known_sound(d: Detection, interval: tuple[float, float] | None) -> float | None:
     """The median audio known-intro score (:attr:`Detection.known`) of ``d``'s steps inside
     ``interval``; None without known intros or an interval."""
-    if d.known is None or interval is None or d.fps <= 0 or not len(d.known):
+    inside = _inside(d.known, d.fps, interval)
+    return None if inside is None else float(np.median(inside))
+
+
+def _inside(
+    curve: np.ndarray | None, fps: float, interval: tuple[float, float] | None
+) -> np.ndarray | None:
+    """The steps of a per-step ``curve`` inside ``interval`` (at least one); None without
+    a curve or an interval."""
+    if curve is None or interval is None or fps <= 0 or not len(curve):
         return None
-    a = min(len(d.known) - 1, max(0, int(interval[0] * d.fps)))
-    b = max(a + 1, int(round(interval[1] * d.fps)))
-    return float(np.median(d.known[a:b]))
+    a = min(len(curve) - 1, max(0, int(interval[0] * fps)))
+    b = max(a + 1, int(round(interval[1] * fps)))
+    return curve[a:b]
 
 
 def _known_better(model: Detection, free: Detection) -> bool:

@@ -168,8 +168,7 @@ class EpisodeSpeech:
         """Where ``best`` (seconds) is dialogue (speech in :data:`DIALOGUE_SHARE` of its
         frames or more), the index of the first of ``others`` that is quiet (less than
         :data:`QUIET_SHARE`); else None."""
-        heard = self._share_of(best)
-        if heard is None or heard < DIALOGUE_SHARE:
+        if not self.is_dialogue(best):
             return None
         for k, span in enumerate(others):
             x = self._share_of(span)
