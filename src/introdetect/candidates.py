@@ -9,7 +9,10 @@ survive re-encoding with a small bit error rate).
 
 Two episodes are matched by voting: frames with identical fingerprints propose an offset,
 the most voted offsets are checked frame by frame, and frames whose smoothed bit error rate
-along an offset stays under ``BER_MAX`` repeat in the other episode. A step's sound share
+along an offset stays under ``BER_MAX`` repeat in the other episode. Votes that only echo an
+alignment already found (a theme looping under both episodes' end credits matches again at
+every multiple of its bar) are not counted again, so a short intro is checked too
+(:func:`offset_matches`). A step's sound share
 (:func:`step_share`) is the share of up to ``repetition.max_others`` other episodes of its
 series in which at least half of its frames repeat. A step is a candidate when that share
 is high enough for the step to be part of a model-free answer; candidates are widened by a
@@ -22,6 +25,7 @@ season.)
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 
 import numpy as np
@@ -42,9 +46,9 @@ Ranges = list[tuple[int, int]]  # [first step, last step + 1) per range, ascendi
 BER_MAX = 0.30
 SMOOTH = 31  # frames (~1 s) over which the bit error rate is averaged
 MIN_VOTES = 4  # identical fingerprints an offset needs before it is checked
-# offsets checked per pair of episodes: the intro's true offset can rank below twenty (the
-# longer fingerprint frames make a stationary sound's votes more numerous); 40 costs ~1 s
-# more per 10-episode season of 600 s windows
+# offsets checked per pair of episodes (:func:`offset_matches`): the intro's true offset can
+# rank below twenty (the longer fingerprint frames make a stationary sound's votes more
+# numerous); 40 costs ~1 s more per 10-episode season of 600 s windows
 TOP_OFFSETS = 40
 MAX_REPEATS = 100  # a fingerprint this frequent in an episode (a stationary sound) never votes
 _POP = np.array([bin(i).count("1") for i in range(256)], np.uint8)
@@ -54,54 +58,135 @@ def _ber(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return _POP[(a ^ b).view(np.uint8).reshape(-1, 2)].sum(1) / 16.0
 
 
-def offset_votes(a: np.ndarray, b: np.ndarray) -> list[tuple[int, int]]:
-    """The :data:`TOP_OFFSETS` most voted offsets ``j - i`` (most votes first, then the one
-    voted for first in frame order) with their votes: every pair of frames with
-    ``a[i] == b[j]`` votes. Digital silence (0) and fingerprints that occur more than
-    :data:`MAX_REPEATS` times in ``b`` (a stationary sound) do not vote: identical
-    everywhere, they would outvote the rest. Vectorised (sorting, not a Python loop per
-    frame: a 600 s window has ~19,000 frames)."""
+def _vote_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of frames with ``a[i] == b[j]`` that votes (see :func:`offset_votes`):
+    ``(i, j)``, int64 arrays. Vectorised (sorting, not a Python loop per frame: a 600 s
+    window has ~19,000 frames)."""
     order = np.argsort(b, kind="stable")
     values, first, counts = np.unique(b[order], return_index=True, return_counts=True)
     usable = (values != 0) & (counts <= MAX_REPEATS)
     pos = np.minimum(np.searchsorted(values, a), len(values) - 1)
     i = np.flatnonzero((values[pos] == a) & usable[pos])
     if i.size == 0:
-        return []
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     n = counts[pos[i]]
     within = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
     j = order[np.repeat(first[pos[i]], n) + within]
-    ii = np.repeat(i, n)
-    k = j - ii + len(a)
-    votes = np.bincount(k, minlength=len(a) + len(b))
+    return np.repeat(i, n).astype(np.int64), j.astype(np.int64)
+
+
+def offset_votes(
+    a: np.ndarray, b: np.ndarray, limit: int | None = TOP_OFFSETS
+) -> list[tuple[int, int]]:
+    """The ``limit`` (None: all) most voted offsets ``j - i`` (most votes first, then the
+    one voted for first in frame order) with their votes: every pair of frames with
+    ``a[i] == b[j]`` votes. Digital silence (0) and fingerprints that occur more than
+    :data:`MAX_REPEATS` times in ``b`` (a stationary sound) do not vote: identical
+    everywhere, they would outvote the rest."""
+    return _ranked(*_vote_pairs(a, b), len(a), len(b), limit)
+
+
+def _ranked(
+    ii: np.ndarray, j: np.ndarray, len_a: int, len_b: int, limit: int | None, least: int = 1
+) -> list[tuple[int, int]]:
+    """:func:`offset_votes` from the pairs of :func:`_vote_pairs`, offsets with at least
+    ``least`` votes."""
+    if ii.size == 0:
+        return []
+    k = j - ii + len_a
+    votes = np.bincount(k, minlength=len_a + len_b)
     seen = np.full(len(votes), np.iinfo(np.int64).max)  # ties: the offset voted for first
-    np.minimum.at(seen, k, ii.astype(np.int64) * len(b) + j)
-    best = np.lexsort((seen, -votes))[:TOP_OFFSETS]
-    return [(int(o) - len(a), int(votes[o])) for o in best if votes[o] > 0]
+    np.minimum.at(seen, k, ii * len_b + j)
+    best = np.lexsort((seen, -votes))[: int((votes >= least).sum()) if limit is None else limit]
+    return [(int(o) - len_a, int(votes[o])) for o in best if votes[o] >= max(least, 1)]
 
 
 NO_MATCH = np.iinfo(np.int64).min  # frame_offsets: the frame repeats nowhere
+NEAR = 2  # offsets this many frames apart are one alignment (_Echoes, _apart)
+
+
+class _Echoes:
+    """The votes of an offset that are echoes of an alignment already accepted (the
+    explaining-away of :func:`offset_matches`): a vote of frame ``i`` of ``a`` for offset
+    ``o`` (it equals frame ``i + o`` of ``b``) is an echo of the accepted alignment ``o'``
+    when ``o'`` matched frame ``i`` and also the frame of ``a`` it maps onto ``i + o``:
+    the two places are one repeat, seen again through the music's own repetition (a theme
+    looping under end credits matches the other episode's credits at every multiple of its
+    loop). Offsets up to :data:`NEAR` frames from an accepted one are no echoes of it: the
+    same alignment a fraction of a hop off, which can match where it does not (the last
+    half second of an intro, on the development set)."""
+
+    def __init__(self, ii: np.ndarray, j: np.ndarray, len_a: int) -> None:
+        off = j - ii
+        order = np.argsort(off, kind="stable")
+        self.off, self.i = off[order], ii[order]
+        self.taken = np.zeros(0, np.int64)  # the accepted offsets
+        self.masks = np.zeros((TOP_OFFSETS, len_a), bool)  # where each matched
+
+    def accept(self, off: int, mask: np.ndarray) -> None:
+        self.masks[self.taken.size] = mask
+        self.taken = np.append(self.taken, off)
+
+    def fresh(self, off: int) -> int:
+        """How many of ``off``'s votes are not echoes of an accepted alignment."""
+        lo, hi = np.searchsorted(self.off, [off, off + 1])
+        i = self.i[lo:hi]
+        far = np.abs(self.taken - off) > NEAR
+        if not far.any() or i.size == 0:
+            return int(i.size)
+        masks, taken = self.masks[: self.taken.size][far], self.taken[far]
+        k = taken.size
+        there = i[None, :] + (off - taken)[:, None]  # [K, votes]
+        inside = (there >= 0) & (there < masks.shape[1])
+        rows = np.arange(k)[:, None]
+        echo = masks[:, i] & inside & masks[rows, np.where(inside, there, 0)]
+        return int(i.size - echo.any(0).sum())
+
+
+def _smoothed(ber: np.ndarray) -> np.ndarray:
+    """``ber`` averaged over :data:`SMOOTH` frames, over fewer at either end (padding with
+    zeros made the last few frames of every overlap checked a "match")."""
+    kernel = np.ones(SMOOTH)
+    return np.convolve(ber, kernel, mode="same") / np.convolve(np.ones_like(ber), kernel, "same")
 
 
 def offset_matches(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The offsets (in frames, most voted first: :func:`offset_votes`) at which some of
-    ``a`` repeats in ``b``, int64 [K], and where each matches, bool [K, len(a)] (the bit
-    error rate, averaged over :data:`SMOOTH` frames, under :data:`BER_MAX`)."""
-    offs, masks = [], []
+    """The offsets (in frames, in the order they were accepted) at which some of ``a``
+    repeats in ``b``, int64 [K], and where each matches, bool [K, len(a)] (the bit error
+    rate, averaged over :data:`SMOOTH` frames, under :data:`BER_MAX`).
+
+    Up to :data:`TOP_OFFSETS` offsets are checked, the most voted first (:func:`offset_votes`),
+    each one's votes counted without the echoes of the alignments accepted before it
+    (:class:`_Echoes`, lazily: a count only shrinks). Ranked by raw votes, a theme looping
+    under 34 s of end credits in both episodes (development set, seed 7) filled all forty
+    checks with its own bars and their neighbours; the intro, 2.4 s of it, ranked 80th and
+    repeated nowhere."""
+    offs: list[int] = []
+    masks: list[np.ndarray] = []
     if len(a) >= SMOOTH and len(b) >= SMOOTH:
-        kernel = np.ones(SMOOTH) / SMOOTH
-        for off, n in offset_votes(a, b):
-            if n < MIN_VOTES:
-                break
+        pairs = _vote_pairs(a, b)
+        echoes = _Echoes(*pairs, len(a))
+        ranked = _ranked(*pairs, len(a), len(b), None, MIN_VOTES)
+        heap = [(-n, r, o, 0) for r, (o, n) in enumerate(ranked)]  # sorted: a heap
+        checked = 0
+        while heap and checked < TOP_OFFSETS:
+            _, rank, off, counted = heapq.heappop(heap)
+            if counted != len(offs):  # alignments accepted since it was counted
+                n = echoes.fresh(off)
+                if n >= MIN_VOTES:
+                    heapq.heappush(heap, (-n, rank, off, len(offs)))
+                continue
+            checked += 1
             i0, i1 = max(0, -off), min(len(a), len(b) - off)
             if i1 - i0 < SMOOTH:
                 continue
-            ber = np.convolve(_ber(a[i0:i1], b[i0 + off : i1 + off]), kernel, mode="same")
+            ber = _smoothed(_ber(a[i0:i1], b[i0 + off : i1 + off]))
             m = np.zeros(len(a), bool)
             m[i0:i1] = ber < BER_MAX
             if m.any():
                 offs.append(off)
                 masks.append(m)
+                echoes.accept(off, m)
     if not offs:
         return np.zeros(0, np.int64), np.zeros((0, len(a)), bool)
     return np.asarray(offs, np.int64), np.stack(masks)
@@ -230,7 +315,7 @@ def realignments(
     if hit.size == 0:
         return []
     off = offsets[hit]
-    new = np.flatnonzero((np.abs(np.diff(off)) > 2) | (np.diff(hit) > SMOOTH)) + 1
+    new = np.flatnonzero((np.abs(np.diff(off)) > NEAR) | (np.diff(hit) > SMOOTH)) + 1
     bounds = np.concatenate([[0], new, [hit.size]])
     runs = [
         (int(hit[a]), int(hit[b - 1]), int(off[a]))
@@ -240,7 +325,7 @@ def realignments(
     found = [
         ((end + start) // 2, o1, o2)
         for (_, end, o1), (start, _, o2) in zip(runs[:-1], runs[1:], strict=True)
-        if abs(o2 - o1) > 2 and start - end <= 2 * SMOOTH
+        if abs(o2 - o1) > NEAR and start - end <= 2 * SMOOTH
     ]
     if matches is None:
         return [f for f, _, _ in found]
@@ -249,11 +334,11 @@ def realignments(
 
 def _apart(frame: int, old: int, new: int, offs: np.ndarray, masks: np.ndarray) -> bool:
     """Whether ``new`` does not match over most of the second before ``frame`` and ``old``
-    not over most of the second after it (offsets within 2 frames count as one)."""
+    not over most of the second after it (offsets within :data:`NEAR` frames count as one)."""
     h = SMOOTH // 2
 
     def matched(off: int, lo: int, hi: int) -> float:
-        near = np.abs(offs - off) <= 2
+        near = np.abs(offs - off) <= NEAR
         span = masks[near, max(0, lo) : max(0, hi)]
         return float(span.any(0).mean()) if span.size else 0.0
 
