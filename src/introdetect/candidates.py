@@ -51,11 +51,14 @@ MIN_VOTES = 4  # identical fingerprints an offset needs before it is checked
 # numerous); 40 costs ~1 s more per 10-episode season of 600 s windows
 TOP_OFFSETS = 40
 MAX_REPEATS = 100  # a fingerprint this frequent in an episode (a stationary sound) never votes
-_POP = np.array([bin(i).count("1") for i in range(256)], np.uint8)
+# bits set in every 16-bit value (fingerprints are uint16)
+_POP = np.unpackbits(np.arange(1 << 16, dtype=">u2").view(np.uint8)).reshape(-1, 16).sum(1)
+_POP = _POP.astype(np.uint8)
 
 
 def _ber(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return _POP[(a ^ b).view(np.uint8).reshape(-1, 2)].sum(1) / 16.0
+    """Per frame, the share of the 16 bits in which ``a`` and ``b`` differ."""
+    return _POP[a ^ b] / 16.0
 
 
 def _vote_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -144,10 +147,13 @@ class _Echoes:
 
 
 def _smoothed(ber: np.ndarray) -> np.ndarray:
-    """``ber`` averaged over :data:`SMOOTH` frames, over fewer at either end (padding with
-    zeros made the last few frames of every overlap checked a "match")."""
-    kernel = np.ones(SMOOTH)
-    return np.convolve(ber, kernel, mode="same") / np.convolve(np.ones_like(ber), kernel, "same")
+    """``ber`` averaged over :data:`SMOOTH` frames centred on each, over fewer at either end
+    (padding with zeros made the last few frames of every overlap checked a "match")."""
+    n, h = len(ber), SMOOTH // 2
+    total = np.concatenate([[0.0], np.cumsum(ber)])
+    at = np.arange(n)
+    lo, hi = np.maximum(at - h, 0), np.minimum(at + h + 1, n)
+    return (total[hi] - total[lo]) / (hi - lo)
 
 
 def offset_matches(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
