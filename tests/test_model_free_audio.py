@@ -213,6 +213,25 @@ def test_a_short_intro_is_found_beside_credits_whose_theme_loops() -> None:
     assert not repeated_frames(a, b)[:480].any()
 
 
+def test_echoes_are_other_places_of_an_accepted_alignment_not_its_neighbours() -> None:
+    """A vote is an echo when the alignment accepted before matched both its frame and the
+    frame it maps onto the vote's place; an offset a frame off is the same alignment
+    (``NEAR``), which can match where the accepted one stops, so its votes all count."""
+    from introdetect.candidates import NEAR, _Echoes
+
+    i = np.arange(100, 140, dtype=np.int64)
+    votes_i = np.concatenate([i, i, i])  # frames 100-139 vote for offsets 510, 501 and 300
+    votes_j = np.concatenate([i + 510, i + 501, i + 300])
+    echoes = _Echoes(votes_i, votes_j, 1000)
+    assert [echoes.fresh(o) for o in (510, 501, 300)] == [40, 40, 40]
+    mask = np.zeros(1000, bool)
+    mask[100:140] = True  # offset 500 matched frames 100-139
+    echoes.accept(500, mask)
+    assert echoes.fresh(510) == 10  # 100-129 map onto 110-139, matched: echoes; 130-139 not
+    assert NEAR >= 1 and echoes.fresh(501) == 40
+    assert echoes.fresh(300) == 40  # a place the accepted alignment does not reach
+
+
 def test_realignments_are_where_the_repeat_changes_place() -> None:
     off = np.full(400, NO_MATCH, np.int64)
     off[0:100] = 0  # an ident, at the same place in the other episode
