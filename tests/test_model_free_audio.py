@@ -232,6 +232,31 @@ def test_echoes_are_other_places_of_an_accepted_alignment_not_its_neighbours() -
     assert echoes.fresh(300) == 40  # a place the accepted alignment does not reach
 
 
+def test_an_intro_whose_few_identical_frames_split_between_neighbouring_offsets() -> None:
+    """The other episode's copy of a short intro lies a fraction of a hop off: every frame
+    differs in a bit or two (bit error rate 0.125, well under ``BER_MAX``), and the few
+    identical fingerprints vote for offsets 199, 200 and 201 (1, 2 and 2 votes, each under
+    ``MIN_VOTES``). Counted together (``SPREAD``) they make the offset a candidate."""
+    from introdetect.candidates import MIN_VOTES, offset_votes, repeated_frames
+
+    rng = np.random.default_rng(8)
+    a = rng.integers(1, 1 << 16, 2000).astype(np.uint16)
+    b = rng.integers(1, 1 << 16, 2000).astype(np.uint16)
+    bits = np.array([rng.choice(16, 2, replace=False) for _ in range(68)])
+    flips = ((1 << bits[:, 0]) | (1 << bits[:, 1])).astype(np.uint16)
+    b[300:368] = a[100:168] ^ flips  # two bits off in every frame
+    for t in (5, 45):
+        b[300 + t] = a[100 + t]  # offset 200
+    for t in (20, 60):
+        b[301 + t] = a[100 + t]  # offset 201
+    b[299 + 33] = a[100 + 33]  # offset 199
+    votes = dict(offset_votes(a, b, None))
+    assert [votes.get(o, 0) for o in (199, 200, 201)] == [1, 2, 2]
+    assert max(votes.get(o, 0) for o in (199, 200, 201)) < MIN_VOTES
+    assert repeated_frames(a, b)[110:158].all()
+    assert not repeated_frames(a, b)[:90].any()
+
+
 def test_realignments_are_where_the_repeat_changes_place() -> None:
     off = np.full(400, NO_MATCH, np.int64)
     off[0:100] = 0  # an ident, at the same place in the other episode

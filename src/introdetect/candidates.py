@@ -46,6 +46,11 @@ Ranges = list[tuple[int, int]]  # [first step, last step + 1) per range, ascendi
 BER_MAX = 0.30
 SMOOTH = 31  # frames (~1 s) over which the bit error rate is averaged
 MIN_VOTES = 4  # identical fingerprints an offset needs before it is checked
+# the votes of the offsets up to this many frames off count for an offset too
+# (offset_matches): the copy of a short intro lies a fraction of a hop off, so its few
+# identical fingerprints split between neighbours (a 2.2 s intro, bit error rate 0.1-0.27
+# along it: 2, 1 and 2 votes at three offsets, development set seed 7)
+SPREAD = 1
 # offsets checked per pair of episodes (:func:`offset_matches`): the intro's true offset can
 # rank below twenty (the longer fingerprint frames make a stationary sound's votes more
 # numerous); 40 costs ~1 s more per 10-episode season of 600 s windows
@@ -90,18 +95,27 @@ def offset_votes(
 
 
 def _ranked(
-    ii: np.ndarray, j: np.ndarray, len_a: int, len_b: int, limit: int | None, least: int = 1
+    ii: np.ndarray,
+    j: np.ndarray,
+    len_a: int,
+    len_b: int,
+    limit: int | None,
+    least: int = 1,
+    spread: int = 0,
 ) -> list[tuple[int, int]]:
-    """:func:`offset_votes` from the pairs of :func:`_vote_pairs`, offsets with at least
-    ``least`` votes."""
+    """:func:`offset_votes` from the pairs of :func:`_vote_pairs`: offsets voted for, with
+    at least ``least`` votes counting those of the offsets up to ``spread`` frames off."""
     if ii.size == 0:
         return []
     k = j - ii + len_a
-    votes = np.bincount(k, minlength=len_a + len_b)
+    raw = np.bincount(k, minlength=len_a + len_b)
+    votes = np.convolve(raw, np.ones(2 * spread + 1, raw.dtype), "same") if spread else raw
+    votes = np.where(raw > 0, votes, 0)
     seen = np.full(len(votes), np.iinfo(np.int64).max)  # ties: the offset voted for first
     np.minimum.at(seen, k, ii * len_b + j)
+    least = max(least, 1)
     best = np.lexsort((seen, -votes))[: int((votes >= least).sum()) if limit is None else limit]
-    return [(int(o) - len_a, int(votes[o])) for o in best if votes[o] >= max(least, 1)]
+    return [(int(o) - len_a, int(votes[o])) for o in best if votes[o] >= least]
 
 
 NO_MATCH = np.iinfo(np.int64).min  # frame_offsets: the frame repeats nowhere
@@ -131,15 +145,16 @@ class _Echoes:
         self.taken = np.append(self.taken, off)
 
     def fresh(self, off: int) -> int:
-        """How many of ``off``'s votes are not echoes of an accepted alignment."""
-        lo, hi = np.searchsorted(self.off, [off, off + 1])
-        i = self.i[lo:hi]
+        """How many votes for ``off`` and the offsets up to :data:`SPREAD` frames off are
+        not echoes of an accepted alignment."""
+        lo, hi = np.searchsorted(self.off, [off - SPREAD, off + SPREAD + 1])
+        i, o = self.i[lo:hi], self.off[lo:hi]
         far = np.abs(self.taken - off) > NEAR
         if not far.any() or i.size == 0:
             return int(i.size)
         masks, taken = self.masks[: self.taken.size][far], self.taken[far]
         k = taken.size
-        there = i[None, :] + (off - taken)[:, None]  # [K, votes]
+        there = i[None, :] + (o[None, :] - taken[:, None])  # [K, votes]
         inside = (there >= 0) & (there < masks.shape[1])
         rows = np.arange(k)[:, None]
         echo = masks[:, i] & inside & masks[rows, np.where(inside, there, 0)]
@@ -161,9 +176,10 @@ def offset_matches(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray
     repeats in ``b``, int64 [K], and where each matches, bool [K, len(a)] (the bit error
     rate, averaged over :data:`SMOOTH` frames, under :data:`BER_MAX`).
 
-    Up to :data:`TOP_OFFSETS` offsets are checked, the most voted first (:func:`offset_votes`),
-    each one's votes counted without the echoes of the alignments accepted before it
-    (:class:`_Echoes`, lazily: a count only shrinks). Ranked by raw votes, a theme looping
+    Up to :data:`TOP_OFFSETS` offsets are checked, the most voted first (:func:`offset_votes`,
+    counting the votes of the offsets up to :data:`SPREAD` frames off), each one's votes
+    counted without the echoes of the alignments accepted before it (:class:`_Echoes`,
+    lazily: a count only shrinks). Ranked by raw votes, a theme looping
     under 34 s of end credits in both episodes (development set, seed 7) filled all forty
     checks with its own bars and their neighbours; the intro, 2.4 s of it, ranked 80th and
     repeated nowhere."""
@@ -172,7 +188,7 @@ def offset_matches(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray
     if len(a) >= SMOOTH and len(b) >= SMOOTH:
         pairs = _vote_pairs(a, b)
         echoes = _Echoes(*pairs, len(a))
-        ranked = _ranked(*pairs, len(a), len(b), None, MIN_VOTES)
+        ranked = _ranked(*pairs, len(a), len(b), None, MIN_VOTES, SPREAD)
         heap = [(-n, r, o, 0) for r, (o, n) in enumerate(ranked)]  # sorted: a heap
         checked = 0
         while heap and checked < TOP_OFFSETS:
