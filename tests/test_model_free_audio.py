@@ -193,7 +193,7 @@ def test_offset_votes_count_every_pair_of_equal_fingerprints() -> None:
 
 def test_a_short_intro_is_found_beside_credits_whose_theme_loops() -> None:
     """Both episodes' end credits loop a short bar of the theme: every multiple of the
-    bar is an offset with more votes than the 40-frame intro the two share (113 of them,
+    bar is an offset with more votes than the 40-frame intro the two share (111 of them,
     all above :data:`TOP_OFFSETS`). Those offsets are echoes of the credits' alignment,
     found first, and are not checked again: the intro's offset is, and it repeats."""
     from introdetect.candidates import TOP_OFFSETS, offset_matches, offset_votes, repeated_frames
