@@ -6,7 +6,8 @@ it as. A scene of this episode that the next two episodes replay in their "previ
 recaps is repeated by every other episode, just like the intro -- but its copies there
 are their recaps, not their answers; the intro's copies are the other episodes' intros.
 (What agreement cannot fix: in a season of three where one episode has no intro, a
-recapped shot is shared as widely as the intro, and the two pairs agree just as well.)
+recapped shot is shared as widely as the intro, and the two pairs agree just as well;
+:mod:`introdetect.pairs` tells them apart by their speech.)
 
 :func:`agree` checks every answer against the others with the copies the sound matching
 found (:func:`introdetect.candidates.copy_runs`: for each run of steps, every place where

@@ -68,6 +68,8 @@ class Detection:
     # a model with known intros: per step, how well the sound matches the best-aligned
     # labelled intro of the training series (evidence channel ``tmpl_aud``) [T]; else None
     known: np.ndarray | None = None
+    # model-free: the answer is one of a quiet pair (introdetect.pairs), not doubted
+    paired: bool = False
 
     @property
     def status(self) -> str:
@@ -296,7 +298,7 @@ def _doubted(model: Detection, free: Detection) -> bool:
     step-head condition (every wrong answer it had turned to "no intro", on both
     generators' data, had a step mean of 0.008 or less inside; two of the three right
     answers it had lost, 0.19 and 0.33, are kept)."""
-    if model.interval is not None or model.source.startswith("no_features"):
+    if model.interval is not None or model.source.startswith("no_features") or free.paired:
         return False
     inside = _inside(model.probs, model.fps, free.interval)
     if inside is None or float(np.mean(inside)) >= UNSEEN_STEPS:

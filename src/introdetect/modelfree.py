@@ -19,6 +19,7 @@ import numpy as np
 
 from introdetect.agreement import Steps, agree, projections
 from introdetect.decision import ALONE, NO_AUDIO, Detection, season_decisions
+from introdetect.pairs import pair_runs, quiet_pairs
 from introdetect.params import PredictParams, RepetitionParams
 from introdetect.postprocess import Prefer
 from introdetect.repetition import (
@@ -72,9 +73,9 @@ def unsupervised_episodes(
     (and ``videos``), of runs shared about as widely those with speech lose to a quiet one
     (:mod:`introdetect.speech`); with ``predict.dialogue_yields`` a dialogue run gives way
     to a quiet one shared less widely, and the season's steps (the agreement, one length)
-    never move a quiet answer onto dialogue (:func:`_onto_dialogue`). ``sound_only``
-    (``features.audio_only``: no pictures decoded): the sound's share alone. ``videos``: for
-    the speech cue and the boundary refinement of the season decisions."""
+    never move a quiet answer onto dialogue (:func:`_onto_dialogue`); ``predict.quiet_pairs``:
+    :func:`_paired`. ``sound_only`` (``features.audio_only``): the sound's share alone.
+    ``videos``: for the speech cue and the refinement."""
     groups = groups or {}
     sizes = Counter(groups.values())
     found: dict[str, Detection] = {}
@@ -106,6 +107,8 @@ def unsupervised_episodes(
             eid, *inputs[eid], pp, rp, sound_only, skip, prefer.get(eid)
         )
     found.update(_season_ends(found, sound_end, groups))
+    if heard and pp.quiet_pairs:
+        found.update(_paired(found, inputs, copies, heard, groups, pp, rp, sound_only, passed))
     guard = heard if pp.dialogue_yields else {}
     out = [found[eid] for eid in episode_ids]
     if pp.season_agree:
@@ -124,6 +127,73 @@ def unsupervised_episodes(
         return not _onto_dialogue(guard.get(d.episode_id), d, iv)
 
     return season_decisions(out, pp, groups, videos, rp.min_share, may_move)
+
+
+def _paired(
+    found: dict[str, Detection],
+    inputs: dict[str, tuple[np.ndarray, dict]],
+    copies: dict[str, Copies],
+    heard: dict[str, EpisodeSpeech],
+    groups: dict[str, str],
+    pp: PredictParams,
+    rp: RepetitionParams,
+    sound_only: bool,
+    passed: dict[str, bool],
+) -> dict[str, Detection]:
+    """The new answers of the open episodes (:func:`_open`) that
+    :func:`introdetect.pairs.quiet_pairs` pairs, among the episodes with the speech cue;
+    each ends where its pictures stop as any answer does (:func:`end_where_pictures_stop`),
+    unless they repeat along less than half of it (pictures that differ between episodes:
+    a held-out seed 20 series whose episodes differ in aspect ratio repeated in picture
+    along 1.5 s of a 4.8 s intro)."""
+    runs: dict[str, list[Steps]] = {}
+    fps: dict[str, float] = {eid: float(attrs["fps"]) for eid, (_, attrs) in inputs.items()}
+    for eid, (rep, attrs) in inputs.items():
+        if eid in heard and _open(found[eid], rep, heard[eid], rp.min_share, sound_only):
+            runs[eid] = pair_runs(
+                rep, fps[eid], _end_of(attrs), rp.min_share, pp.min_len_s, pp.max_len_s, sound_only
+            )
+    out: dict[str, Detection] = {}
+    quiet = lambda eid, span: heard[eid].is_quiet(span)  # noqa: E731
+    chosen = quiet_pairs(runs, copies, groups, fps, quiet)
+    for eid, (a, b) in chosen.items():
+        rep, attrs = inputs[eid]
+        f = fps[eid]
+        curve = rep[:, AUDIO_SHARE] if sound_only else weighed_share(rep)
+        iv = (round(a / f, 2), round(b / f, 2))
+        source = "audio" if sound_only else "repetition+audio"
+        if not sound_only:
+            similar = np.nan_to_num(rep[:, 0]) >= rp.sim_threshold
+            cut = end_where_pictures_stop(iv, rep[:, 3], f, pp.min_len_s, similar)
+            iv = cut if cut[1] - iv[0] >= iv[1] - cut[1] else iv
+        share = float(np.mean(curve[a:b]))
+        d = _detection(
+            eid, iv, share, source + ", paired", curve, f, _end_of(attrs), rp.min_share, passed[eid]
+        )
+        out[eid] = dataclasses.replace(d, paired=True)
+    return out
+
+
+def _end_of(attrs: dict) -> float | None:
+    """The episode's end (seconds) when it is inside the analysed window, else None."""
+    end = float(attrs["duration_s"])
+    return end if end < float(attrs["window_s"]) - 1.0 else None
+
+
+def _open(
+    d: Detection, rep: np.ndarray, speech: EpisodeSpeech, min_share: float, sound_only: bool
+) -> bool:
+    """Whether the answer ``d`` is open to a pair's (:mod:`introdetect.pairs`): none, one
+    with speech (not quiet), or -- with pictures compared -- one that repeats in sound
+    alone in the main (its pictures repeat in ``min_share`` of the other episodes along
+    less than half of it)."""
+    if d.interval is None or not speech.is_quiet(d.interval):
+        return True
+    if sound_only:
+        return False
+    a, b = int(round(d.interval[0] * d.fps)), int(round(d.interval[1] * d.fps))
+    pictures = np.nan_to_num(rep[a:b, 3]) >= min_share - 1e-6
+    return 2 * int(pictures.sum()) < max(1, b - a)
 
 
 def _onto_dialogue(
@@ -313,9 +383,7 @@ def _answer(
     with its sound (None: where it ends; else it ends earlier, with its pictures:
     :func:`end_where_pictures_stop`). ``prefer``: which of several runs shared about as
     widely to keep (:func:`_prefer_quiet`)."""
-    fps, end = float(attrs["fps"]), float(attrs["duration_s"])
-    ended = end < float(attrs["window_s"]) - 1.0  # the episode's end is in the window
-    end_s = end if ended else None
+    fps, end_s = float(attrs["fps"]), _end_of(attrs)
     sound = rep[:, AUDIO_SHARE] if rep.shape[1] > AUDIO_SHARE else None
     heard = sound is not None and not np.isnan(sound).any()  # NaN: no audio
     if sound_only:

@@ -231,6 +231,10 @@ class PredictParams:
     speech: bool = True
     # with speech: a run heard as dialogue gives way to a quiet run shared less widely
     dialogue_yields: bool = True
+    # with speech: two episodes of a season that share a quiet run with half of the others
+    # (one episode lacks the intro) answer it where they had none, speech or a sound-only
+    # repeat (introdetect.pairs)
+    quiet_pairs: bool = True
 
 
 @dataclass(frozen=True)

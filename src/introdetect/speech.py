@@ -176,6 +176,12 @@ class EpisodeSpeech:
                 return k
         return None
 
+    def is_quiet(self, span: tuple[float, float]) -> bool:
+        """Whether ``span`` (seconds) is heard as speech in less than :data:`QUIET_SHARE`
+        of its frames (False without audio)."""
+        heard = self._share_of(span)
+        return heard is not None and heard < QUIET_SHARE
+
     def is_dialogue(self, span: tuple[float, float]) -> bool:
         """Whether ``span`` (seconds) is heard as speech in :data:`DIALOGUE_SHARE` of its
         frames or more (False without audio)."""
