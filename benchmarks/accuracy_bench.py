@@ -18,7 +18,7 @@ prediction files earlier runs left in ``--out``.
 Keep one seed out of every decision and run it once at the end (4 and 5 are used up, 6 was
 looked at in session 8, 7 in session 9, 8 in session 10, 9 and 10 in session 11, 11-13 in
 session 12, 14 and 15 in session 13, 16 in session 14, 17 in session 16, 18 and 19 in session
-17, 20 and 21 in session 18: take 22 or later).
+17, 20 and 21 in session 18, 22 in session 19: take 23 or later).
 """
 
 from __future__ import annotations

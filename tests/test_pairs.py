@@ -40,6 +40,9 @@ def test_pair_runs_are_shared_in_sound_and_picture_away_from_ident_and_credits()
     rep[13, 4] = 0.0  # one step whose sound failed to match
     assert pair_runs(rep, FPS, 28.0, 0.5, 1.0, 30.0) == [(10, 16)]
     assert pair_runs(rep, FPS, 28.0, 0.5, 1.0, 30.0, sound_only=True) == [(10, 16), (30, 36)]
+    third, quarter = _rep((10, 16), share=1 / 3), _rep((10, 16), share=0.25)
+    assert pair_runs(third, FPS, 28.0, 0.5, 1.0, 30.0) == [(10, 16)]  # one of three others
+    assert pair_runs(quarter, FPS, 28.0, 0.5, 1.0, 30.0) == []  # one of four
     rep[:, 4] = np.nan  # no audio: nothing to pair
     assert pair_runs(rep, FPS, 28.0, 0.5, 1.0, 30.0) == []
 
@@ -53,6 +56,12 @@ COPIES = {
 }
 RUNS = {"e1": [(8, 15), (32, 38)], "e2": [(16, 22)], "e3": [(8, 15)]}
 SPOKEN = {("e1", (4.0, 7.5)), ("e3", (4.0, 7.5))}
+
+
+def _q(eid: str, span: tuple[float, float]) -> bool:
+    return (eid, span) not in SPOKEN
+
+
 GROUPS = dict.fromkeys(RUNS, "show")
 RATES = dict.fromkeys(RUNS, FPS)
 
@@ -65,6 +74,14 @@ def test_the_quiet_pair_is_taken_and_the_longer_spoken_one_is_not() -> None:
 def test_an_episode_is_in_one_pair_at_most_the_longer_first() -> None:
     got = quiet_pairs(RUNS, COPIES, GROUPS, RATES, lambda e, s: True)
     assert got == {"e1": (8, 15), "e3": (8, 15)}  # e2 has no one left to pair with
+
+
+def test_a_third_episode_pairs_through_the_run_an_episode_answers_not_another() -> None:
+    runs = {**RUNS, "e4": [(20, 26)]}  # e4 shares the intro with e1
+    copies = {**COPIES, "e1": {**COPIES["e1"], "e4": _runs((32, 38, 20))}}
+    copies["e4"] = {"e1": _runs((20, 26, 32))}
+    got = quiet_pairs(runs, copies, dict.fromkeys(runs, "show"), dict.fromkeys(runs, FPS), _q)
+    assert got == {"e1": (32, 38), "e2": (16, 22), "e4": (20, 26)}  # e3 stays out
 
 
 def test_copies_one_way_only_or_across_seasons_make_no_pair() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from introdetect.agreement import Steps, agree, projections
+from introdetect.agreement import Steps, agree, overlaps, projections
 from introdetect.decision import ALONE, NO_AUDIO, Detection, season_decisions
 from introdetect.pairs import pair_runs, quiet_pairs
 from introdetect.params import PredictParams, RepetitionParams
@@ -140,9 +140,11 @@ def _paired(
     sound_only: bool,
     passed: dict[str, bool],
 ) -> dict[str, Detection]:
-    """The new answers of the open episodes (:func:`_open`) that
-    :func:`introdetect.pairs.quiet_pairs` pairs, among the episodes with the speech cue;
-    each ends where its pictures stop as any answer does (:func:`end_where_pictures_stop`),
+    """The answers of the open episodes (:func:`_open`) that
+    :func:`introdetect.pairs.quiet_pairs` pairs, among the episodes with the speech cue: an
+    answer that overlaps its episode's run stays as it is (the pair confirms it: the
+    answer's own ends came through the usual steps), else the run is the new answer,
+    ending where its pictures stop as any answer does (:func:`end_where_pictures_stop`),
     unless they repeat along less than half of it (pictures that differ between episodes:
     a held-out seed 20 series whose episodes differ in aspect ratio repeated in picture
     along 1.5 s of a 4.8 s intro)."""
@@ -158,7 +160,10 @@ def _paired(
     chosen = quiet_pairs(runs, copies, groups, fps, quiet)
     for eid, (a, b) in chosen.items():
         rep, attrs = inputs[eid]
-        f = fps[eid]
+        f, d = fps[eid], found[eid]
+        if d.interval is not None and overlaps((a, b), _steps_of(d)):  # the pair confirms it
+            out[eid] = dataclasses.replace(d, paired=True)
+            continue
         curve = rep[:, AUDIO_SHARE] if sound_only else weighed_share(rep)
         iv = (round(a / f, 2), round(b / f, 2))
         source = "audio" if sound_only else "repetition+audio"
@@ -172,6 +177,12 @@ def _paired(
         )
         out[eid] = dataclasses.replace(d, paired=True)
     return out
+
+
+def _steps_of(d: Detection) -> Steps:
+    """The steps ``[a, b)`` of an answer's interval."""
+    a, b = int(round(d.interval[0] * d.fps)), int(round(d.interval[1] * d.fps))
+    return a, max(b, a + 1)
 
 
 def _end_of(attrs: dict) -> float | None:
@@ -191,9 +202,9 @@ def _open(
         return True
     if sound_only:
         return False
-    a, b = int(round(d.interval[0] * d.fps)), int(round(d.interval[1] * d.fps))
+    a, b = _steps_of(d)
     pictures = np.nan_to_num(rep[a:b, 3]) >= min_share - 1e-6
-    return 2 * int(pictures.sum()) < max(1, b - a)
+    return 2 * int(pictures.sum()) < b - a
 
 
 def _onto_dialogue(
