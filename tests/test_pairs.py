@@ -6,23 +6,19 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
+from test_agreement import _runs, _store
 from test_speech import _sound, _write
 
 from introdetect.decision import Detection, repetition_first
 from introdetect.modelfree import unsupervised_episodes
 from introdetect.pairs import pair_runs, quiet_pairs
 from introdetect.params import PredictParams, RepetitionParams
-from introdetect.repetition import N_CHANNELS, write_copies
+from introdetect.repetition import N_CHANNELS
 
 FPS = 2.0
 STEPS = 56  # 28 s episodes
-
-
-def _runs(*rows: tuple[int, int, int]) -> np.ndarray:
-    return np.asarray(rows, np.int32).reshape(-1, 3)
 
 
 def _rep(*spans: tuple[int, int], picture: bool = True, share: float = 0.5) -> np.ndarray:
@@ -90,15 +86,6 @@ def test_copies_one_way_only_or_across_seasons_make_no_pair() -> None:
     assert quiet_pairs(RUNS, one_way, GROUPS, RATES, quiet) == {}
     apart = {**GROUPS, "e2": "another show"}
     assert quiet_pairs(RUNS, COPIES, apart, RATES, quiet) == {}
-
-
-def _store(tmp: Path, eid: str, rep: np.ndarray, copies: dict) -> None:
-    (tmp / "rep").mkdir(exist_ok=True)
-    (tmp / "feat").mkdir(exist_ok=True)
-    np.save(tmp / "rep" / f"{eid}.npy", rep)
-    write_copies(copies, tmp / "rep" / f"{eid}.npy")
-    with h5py.File(tmp / "feat" / f"{eid}.h5", "w") as f:
-        f.attrs.update({"fps": FPS, "duration_s": 100.0, "window_s": 600.0})
 
 
 @pytest.fixture(scope="module")
