@@ -501,3 +501,27 @@ def test_an_ident_whose_sound_repeats_too_briefly_for_a_copy_is_still_passed_ove
         at = intro_at[d.episode_id]
         assert abs(d.interval[0] - at) <= 0.5 and abs(d.interval[1] - at - 6) <= 0.5, d
         assert "past the opening ident" in d.source
+
+
+def test_an_episode_that_answers_only_the_ident_another_chose_its_intro_over_has_none(
+    tmp_path: Path,
+) -> None:
+    """A season of two opening with the same 2.5 s ident jingle (over pictures that differ):
+    the first episode has a 6 s intro 40 s in whose theme the second replays only under its
+    end credits (the second has no intro). Both repeat in sound alone, as widely: the first
+    answers the longer, its intro, outright (nothing was passed over); the second, where
+    only the ident repeats, has no intro rather than the ident."""
+    rng = np.random.default_rng(9)
+    ident = rng.integers(1, 1 << 16, int(2.5 * FRAMES_PER_S), dtype=np.uint16)
+    theme = rng.integers(1, 1 << 16, int(6 * FRAMES_PER_S), dtype=np.uint16)
+    prints = {eid: _prints(rng, 120, ident, 0.0) for eid in ("s01e01", "s01e02")}
+    prints["s01e01"][int(40 * FRAMES_PER_S) : int(46 * FRAMES_PER_S)] = theme
+    prints["s01e02"][int(105 * FRAMES_PER_S) : int(111 * FRAMES_PER_S)] = theme  # credits
+    reps = {eid: _pictures(240, []) for eid in prints}
+    groups, rp, pp = _season(tmp_path, reps, prints, 120.0)
+    first, second = unsupervised_episodes(
+        list(prints), tmp_path / "rep", tmp_path / "feat", pp, rp, groups
+    )
+    assert abs(first.interval[0] - 40) <= 0.5 and abs(first.interval[1] - 46) <= 0.5, first
+    assert "past the opening" not in first.source
+    assert second.interval is None, second
