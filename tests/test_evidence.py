@@ -72,6 +72,9 @@ def test_known_intro_channel_in_training_leaves_out_the_episode_itself(tmp_path)
     assert np.allclose(heard, spec.build(raws[1])[:, EVIDENCE_CHANNELS.index("tmpl_aud")])
     assert heard[34:46].mean() > 0.9 > heard[:33].max()
     assert training_spec(raws, True, True, False, False).known_sound(raws[1]) is None
+    # which series' intros it knows (decision._ident_not_intro), through a checkpoint too
+    assert spec.taught_series() == back.taught_series() == {"s"}
+    assert training_spec(raws, True, True, False, False).taught_series() == set()
 
 
 def test_a_model_can_read_one_group_of_evidence_alone(tmp_path):

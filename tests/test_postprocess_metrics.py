@@ -234,3 +234,35 @@ def test_known_intro_stands_against_a_repeat_that_sounds_like_none():
     assert got["free_none"].interval == (20.0, 25.0)
     assert known_sound(model[0], (20.0, 25.0)) == pytest.approx(0.9)
     assert known_sound(model[4], (20.0, 25.0)) is None
+
+
+def test_an_ident_that_sounds_unlike_the_series_known_intro_is_not_its_intro():
+    """A series the model was trained on (``known_series``), the model finds no intro and the
+    repeat answers a 2.5 s run opening the episode that sounds nothing like the series'
+    labelled intro (0.4): the ident, so no intro. The same answer in a series the model never
+    saw, a longer opening run, one that sounds a little like the intro (0.7), or a run later
+    in the episode: the repeat's answer, as before."""
+    plain = np.full(120, 0.4, np.float32)
+    like = plain.copy()
+    like[:5] = 0.7
+
+    def det(eid: str, interval, source: str, seen: bool = True, known=plain) -> Detection:
+        return Detection(
+            eid, interval, 0.4, 0.0, source, np.zeros(120), 2.0, known=known, known_series=seen
+        )
+
+    cases = {  # episode: (its series known to the model, the repeat's answer, sound, stays)
+        "ident": (True, (0.0, 2.5), plain, False),
+        "unseen": (False, (0.0, 2.5), plain, True),
+        "long": (True, (0.0, 6.0), plain, True),
+        "sounds_like": (True, (0.0, 2.5), like, True),
+        "later": (True, (30.0, 32.5), plain, True),
+    }
+    model = [det(e, None, "absent", seen, k) for e, (seen, _, k, _) in cases.items()]
+    free = [det(e, iv, "repetition+audio") for e, (_, iv, _, _) in cases.items()]
+    got = {d.episode_id: d for d in combine(model, free, PredictParams())}
+    for eid, (_, iv, _, stays) in cases.items():
+        assert got[eid].interval == (iv if stays else None), eid
+    assert "opens the episode and sounds unlike the series' known intro" in got["ident"].source
+    off = dataclasses.replace(PredictParams(), known_intros=False)
+    assert combine(model, free, off)[0].interval == (0.0, 2.5)

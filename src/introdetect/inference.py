@@ -115,9 +115,14 @@ def predict_episodes(
     )
     episodes = [spec.episode(e) for e in raws]
     known = {e.episode_id: spec.known_sound(e) for e in raws}
+    taught = spec.taught_series()
     no_intro = _credits(raws, rep_dir, rp) if rep_dir is not None and rp else None
     dets = [
-        dataclasses.replace(d, known=known[d.episode_id])
+        dataclasses.replace(
+            d,
+            known=known[d.episode_id],
+            known_series=(groups or {}).get(d.episode_id) in taught,
+        )
         for d in detect(model, episodes, pp, no_intro=no_intro)
     ]
     dets = season_decisions(dets, pp, groups, videos, pp.threshold)

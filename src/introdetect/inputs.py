@@ -96,6 +96,10 @@ class InputSpec:
         """Whether the model reads the known-intro channels and has templates for them."""
         return self.evidence and "known" in self.evidence_groups and bool(self.templates)
 
+    def taught_series(self) -> set[str]:
+        """The series whose labelled intros the model knows (empty without known intros)."""
+        return {t.series for t in self.templates} if self.knows_intros else set()
+
     def add_templates(self, raws: list[RawEpisode]) -> None:
         """Add the labelled intros of ``raws`` to the known ones (same centre)."""
         if self.evidence:
