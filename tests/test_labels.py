@@ -109,3 +109,13 @@ def test_label_file_errors(tmp_path):
     bad.write_text(json.dumps({"a": [1, 2], "b": {"start": "0:00:01", "end": "0:00:04"}}))
     rows, problems = load_label_file(bad)
     assert [r.episode_id for r in rows] == ["b"] and "a" in problems[0]
+
+
+def test_a_detect_group_names_the_series_of_labelled_episodes():
+    """``introdetect detect`` names a file-name group ``show s01``; a model's known intros
+    name their series as the label files do (decision._ident_not_intro compares the two)."""
+    from introdetect.labels import series_from_name, series_key
+
+    assert series_key("the office s02") == series_key("The Office") == "the office"
+    assert series_key("баскетс s4") == series_from_name("Баскетс. 4 сезон, 7 серия")
+    assert series_key("show") != series_key("other show s01")

@@ -20,6 +20,7 @@ import torch
 from introdetect.data import Episode, RawEpisode, load_raw, pad_sequences
 from introdetect.decision import Detection, season_decisions
 from introdetect.inputs import InputSpec
+from introdetect.labels import series_key
 from introdetect.model import IntroDetector
 from introdetect.params import PredictParams, RepetitionParams
 from introdetect.postprocess import extract_best_interval, smooth_predictions
@@ -115,13 +116,15 @@ def predict_episodes(
     )
     episodes = [spec.episode(e) for e in raws]
     known = {e.episode_id: spec.known_sound(e) for e in raws}
-    taught = spec.taught_series()
+    taught = {series_key(s) for s in spec.taught_series()}
+    groups = groups or {}
     no_intro = _credits(raws, rep_dir, rp) if rep_dir is not None and rp else None
     dets = [
         dataclasses.replace(
             d,
             known=known[d.episode_id],
-            known_series=(groups or {}).get(d.episode_id) in taught,
+            known_series=bool(groups.get(d.episode_id))
+            and series_key(groups[d.episode_id]) in taught,
         )
         for d in detect(model, episodes, pp, no_intro=no_intro)
     ]

@@ -95,6 +95,17 @@ def normalize_series(name: str) -> str:
     return " ".join(words).strip(" .,-").casefold()
 
 
+def series_key(group: str) -> str:
+    """The series of a season group, comparable with the series of labelled episodes: the
+    name without a trailing season (``introdetect detect`` names file-name groups
+    ``show s01``), normalised (:func:`normalize_series`).
+
+    >>> series_key("the office s02") == series_key("The Office")
+    True
+    """
+    return normalize_series(re.sub(r"\s+s\d{1,2}$", "", group.strip()))
+
+
 def series_from_name(name: str) -> str | None:
     """The series part of an episode name: the text before the season/episode words.
 
