@@ -35,6 +35,7 @@ import yaml
 
 from introdetect.accuracy import (
     PREDICTION_FILES,
+    SIZES,
     dataset_params,
     median_baseline,
     run_on_dataset,
@@ -69,11 +70,19 @@ def _variant_params(base: dict, sets: list[str]):
     return params_from_dict(raw)
 
 
-def _dataset(p, size: str, seed: int, out: Path, workers: int) -> Path:
+def _dataset(p, size: str, seed: int, out: Path, workers: int, make: bool = True) -> Path:
+    """The development set of ``size`` and ``seed`` under ``out``, generated when it is
+    missing or was made with other synth params (``make`` False: an error instead -- scoring
+    never replaces the dataset its predictions were made on)."""
     data = out / f"data_{size}_seed{seed}"
     sp = dataset_params(p.synth, size, seed, data)
     stamp = json.dumps(dataclasses.asdict(sp), sort_keys=True)
     if not (data / "truth.json").exists() or (data / "params.json").read_text() != stamp:
+        if not make:
+            raise SystemExit(
+                f"{data}: no dataset made with these synth params (--params, --size); "
+                "run without --score-only first"
+            )
         generate(sp, data, workers=workers)
         (data / "params.json").write_text(stamp)
     return data
@@ -81,7 +90,7 @@ def _dataset(p, size: str, seed: int, out: Path, workers: int) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--size", choices=["demo", "large"], default="large", help="dataset size")
+    ap.add_argument("--size", choices=list(SIZES), default="large", help="dataset size")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2], help="dataset seeds")
     ap.add_argument("--params", default="params.yaml", help="base params")
     ap.add_argument(
@@ -106,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     timing: dict[str, float] = {}
     for seed in args.seeds:
         p0 = load_params(args.params)
-        data = _dataset(p0, args.size, seed, out, args.workers)
+        data = _dataset(p0, args.size, seed, out, args.workers, make=not args.score_only)
         truth = truth_rows(data)
         base_iv = median_baseline(data)
         rows.setdefault("median baseline", []).extend(

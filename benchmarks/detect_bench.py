@@ -32,7 +32,7 @@ from pathlib import Path
 
 from accuracy_bench import COLS, _dataset
 
-from introdetect.accuracy import score_rows, summarize_split, truth_rows
+from introdetect.accuracy import SIZES, score_rows, summarize_split, truth_rows
 from introdetect.params import load_params
 
 PATHS = ("audio-only", "model-free", "model")
@@ -77,7 +77,7 @@ def run_path(path: str, work: Path, model: Path | None, params: str) -> tuple[di
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--size", choices=["demo", "large"], default="demo", help="dataset size")
+    ap.add_argument("--size", choices=list(SIZES), default="demo", help="dataset size")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2], help="dataset seeds")
     ap.add_argument("--paths", nargs="+", choices=PATHS, default=["audio-only", "model-free"])
     ap.add_argument("--params", default="params.yaml", help="params for detect")

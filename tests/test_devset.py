@@ -136,3 +136,18 @@ def test_dialogue_is_heard_as_speech_and_a_recap_replays_it_exactly():
     for _ in range(3):  # fresh synthesiser processes, not the cache: the same samples
         assert np.array_equal(_conversation.__wrapped__(7, 12), said)
     assert not np.array_equal(dialogue(8, sr, 3.0), dialogue(7, sr, 3.0))
+
+
+def test_the_stress_size_is_the_demo_with_fuller_seasons_and_more_intro_less_episodes(
+    tmp_path,
+):
+    """``accuracy_bench.py --size stress``: the demo's synth params with four unseen series
+    of four episodes, 30 % of episodes without an intro; nothing else differs."""
+    import dataclasses
+
+    from introdetect.accuracy import dataset_params
+
+    demo = dataset_params(SynthParams(), "demo", 31, tmp_path)
+    stress = dataset_params(SynthParams(), "stress", 31, tmp_path)
+    want = {"n_unseen_series": 4, "episodes_per_unseen_series": 4, "no_intro_fraction": 0.3}
+    assert dataclasses.replace(demo, **want) == stress
