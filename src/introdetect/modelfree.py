@@ -27,6 +27,7 @@ from introdetect.repetition import (
     IDENT_MAX_S,
     OPENING_S,
     Copies,
+    analysed_end,
     judged_share,
     late_steps,
     read_copies,
@@ -154,7 +155,13 @@ def _paired(
     for eid, (rep, attrs) in inputs.items():
         if eid in heard and _open(found[eid], rep, heard[eid], rp.min_share, sound_only):
             runs[eid] = pair_runs(
-                rep, fps[eid], _end_of(attrs), rp.min_share, pp.min_len_s, pp.max_len_s, sound_only
+                rep,
+                fps[eid],
+                analysed_end(attrs),
+                rp.min_share,
+                pp.min_len_s,
+                pp.max_len_s,
+                sound_only,
             )
     out: dict[str, Detection] = {}
     quiet = lambda eid, span: heard[eid].is_quiet(span)  # noqa: E731
@@ -174,7 +181,15 @@ def _paired(
             iv = cut if cut[1] - iv[0] >= iv[1] - cut[1] else iv
         share = float(np.mean(curve[a:b]))
         d = _detection(
-            eid, iv, share, source + ", paired", curve, f, _end_of(attrs), rp.min_share, passed[eid]
+            eid,
+            iv,
+            share,
+            source + ", paired",
+            curve,
+            f,
+            analysed_end(attrs),
+            rp.min_share,
+            passed[eid],
         )
         out[eid] = dataclasses.replace(d, paired=True)
     return out
@@ -184,12 +199,6 @@ def _steps_of(d: Detection) -> Steps:
     """The steps ``[a, b)`` of an answer's interval."""
     a, b = int(round(d.interval[0] * d.fps)), int(round(d.interval[1] * d.fps))
     return a, max(b, a + 1)
-
-
-def _end_of(attrs: dict) -> float | None:
-    """The episode's end (seconds) when it is inside the analysed window, else None."""
-    end = float(attrs["duration_s"])
-    return end if end < float(attrs["window_s"]) - 1.0 else None
 
 
 def _open(
@@ -415,7 +424,7 @@ def _answer(
     with its sound (None: where it ends; else it ends earlier, with its pictures:
     :func:`end_where_pictures_stop`). ``prefer``: which of several runs shared about as
     widely to keep (:func:`_prefer_quiet`)."""
-    fps, end_s = float(attrs["fps"]), _end_of(attrs)
+    fps, end_s = float(attrs["fps"]), analysed_end(attrs)
     sound = rep[:, AUDIO_SHARE] if rep.shape[1] > AUDIO_SHARE else None
     heard = sound is not None and not np.isnan(sound).any()  # NaN: no audio
     if sound_only:

@@ -263,14 +263,19 @@ def weighed_share(rep: np.ndarray) -> np.ndarray:
     return (1 - SOUND_WEIGHT) * rep[:, 3] + SOUND_WEIGHT * sound
 
 
+def analysed_end(attrs: dict) -> float | None:
+    """An episode's end (seconds, from its feature file's ``attrs``) when it is inside the
+    analysed window, else None (the credits and the last fifth are then out of reach)."""
+    end = float(attrs["duration_s"])
+    return end if end < float(attrs["window_s"]) - 1.0 else None
+
+
 def credits_of(rep: np.ndarray, attrs: dict, min_share: float) -> np.ndarray | None:
     """Boolean [T]: the steps the model-free detector never answers in (the end credits and
     the last fifth of an episode whose end is in the window,
     :func:`introdetect.repetition.credit_steps`) on its :func:`weighed_share`; None when
     the end is not in the window."""
-    fps, end = float(attrs["fps"]), float(attrs["duration_s"])
-    end_s = end if end < float(attrs["window_s"]) - 1.0 else None
-    return credit_steps(weighed_share(rep), fps, min_share, end_s)
+    return credit_steps(weighed_share(rep), float(attrs["fps"]), min_share, analysed_end(attrs))
 
 
 def credit_steps(
