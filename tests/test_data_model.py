@@ -49,6 +49,30 @@ def test_augmented_crops_keep_the_intro():
         assert y[round(start * 2)] == 1 and y[round(end * 2) - 1] == 1
 
 
+def test_dropped_repetition_reads_zero_only_in_the_repetition_columns_of_the_main_view():
+    ep = _ep("a", "s", 40, 5.0, 9.0)
+    ep.x[:, -3:] = 1.0  # three trailing "repetition" channels
+    ep.rep_cols, ep.x_alt = 3, ep.x + 10.0
+    views = {"main": 0, "alt": 0, "dropped": 0}
+    ds = IntroDataset([ep], augment=True, seed=0, crop_s=0.0, drop_repetition=0.5)
+    for _ in range(200):
+        x = ds[0]["x"].numpy()
+        if x[0, 0] > 5:  # the other view (known intros left out) keeps its channels
+            views["alt"] += 1
+            assert (x[:, -3:] == 11.0).all()
+        elif (x[:, -3:] == 0).all():
+            views["dropped"] += 1
+            assert np.abs(x[:, :-3]).sum() > 0
+        else:
+            views["main"] += 1
+            assert (x[:, -3:] == 1.0).all()
+    assert all(n > 30 for n in views.values()), views
+    assert (ep.x[:, -3:] == 1.0).all()  # the episode's own array is untouched
+    # without the augmentation, or with drop_repetition 0, nothing is dropped
+    for ds in (IntroDataset([ep], drop_repetition=1.0), IntroDataset([ep], augment=True)):
+        assert not any((ds[0]["x"].numpy()[:, -3:] == 0).all() for _ in range(50))
+
+
 def test_model_shapes_and_padding_invariance():
     torch.manual_seed(0)
     m = IntroDetector(8, hidden=16, layers=2, dropout=0.0).eval()

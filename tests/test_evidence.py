@@ -3,6 +3,8 @@ checkpoint, season-consistent decisions and frame-accurate refinement."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 from conftest import encode_h264
@@ -75,6 +77,15 @@ def test_known_intro_channel_in_training_leaves_out_the_episode_itself(tmp_path)
     # which series' intros it knows (decision._ident_not_intro), through a checkpoint too
     assert spec.taught_series() == back.taught_series() == {"s"}
     assert training_spec(raws, True, True, False, False).taught_series() == set()
+    # the repetition channels come last, and the training episode says how many
+    # (train.drop_repetition blanks them)
+    assert ep.rep_cols == 0
+    rep = np.random.default_rng(3).random((120, 6)).astype(np.float32)
+    raws = [dataclasses.replace(e, rep=rep) for e in raws]
+    for audio_share, n in ((False, 4), (True, 5)):
+        spec = training_spec(raws, True, False, True, True, audio_share=audio_share)
+        ep = spec.episode(raws[0], training=True)
+        assert ep.rep_cols == n and np.array_equal(ep.x[:, -n:], rep[:, :n])
 
 
 def test_a_model_can_read_one_group_of_evidence_alone(tmp_path):

@@ -3,7 +3,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from introdetect.decision import Detection, combine, known_sound, with_repeat_bounds
+from introdetect.decision import (
+    Detection,
+    combine,
+    heard_despite_absence,
+    known_sound,
+    with_repeat_bounds,
+)
 from introdetect.metrics import episode_scores, interval_iou, summarize
 from introdetect.params import PredictParams
 from introdetect.postprocess import extract_best_interval, smooth_predictions
@@ -266,3 +272,35 @@ def test_an_ident_that_sounds_unlike_the_series_known_intro_is_not_its_intro():
     assert "opens the episode and sounds unlike the series' known intro" in got["ident"].source
     off = dataclasses.replace(PredictParams(), known_intros=False)
     assert combine(model, free, off)[0].interval == (0.0, 2.5)
+
+
+def test_a_step_run_that_sounds_like_a_known_intro_answers_despite_the_presence_head():
+    """The presence head says "no intro" (0.43) while the step head finds a run: where the
+    episode's series is one the model was trained on and the run sounds like its labelled
+    intro (0.94), the part of the run that does is the answer; a run that sounds unlike it
+    (0.5), a series the model never saw, a step curve with no run, or
+    ``predict.known_intros`` off: no intro."""
+    probs = np.zeros(120, np.float32)
+    probs[36:60] = 0.9  # 18-30 s: the step curve spills over the intro's shots
+    flat = np.full(120, 0.3, np.float32)
+    known = np.full(120, 0.4, np.float32)
+    known[40:56] = 0.94  # 20-28 s: where it sounds like the known intro (the answer)
+    unlike = np.full(120, 0.5, np.float32)
+
+    def det(eid, curve=probs, heard=known, seen=True, source="absent") -> Detection:
+        return Detection(eid, None, 0.43, 0.0, source, curve, 2.0, known=heard, known_series=seen)
+
+    dets = [
+        det("heard"),
+        det("unlike", heard=unlike),
+        det("unseen", seen=False),
+        det("no_run", curve=flat),
+        det("no_steps", source="no_step_evidence"),
+    ]
+    got = {d.episode_id: d for d in heard_despite_absence(dets, PredictParams())}
+    assert got["heard"].interval == (20.0, 28.0)
+    assert got["heard"].source == "steps, a known intro (presence 0.43)"
+    assert got["heard"].confidence == pytest.approx(0.43 * 0.9)
+    assert [got[e].interval for e in ("unlike", "unseen", "no_run", "no_steps")] == [None] * 4
+    off = dataclasses.replace(PredictParams(), known_intros=False)
+    assert heard_despite_absence(dets, off)[0].interval is None

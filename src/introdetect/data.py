@@ -56,6 +56,8 @@ class Episode:
     # another view of the same episode for training (e.g. known-intro evidence computed as
     # if its series were unseen); augmentation picks one of the two
     x_alt: np.ndarray | None = None
+    # how many trailing columns of ``x`` are the season's repetition channels (0: none)
+    rep_cols: int = 0
 
 
 @dataclass
@@ -110,14 +112,23 @@ def load_raw(
 
 
 class IntroDataset(Dataset):
-    """Episodes as training items; optional random crops that keep the intro inside."""
+    """Episodes as training items; optional random crops that keep the intro inside, and
+    (``drop_repetition``) items whose repetition channels read as if the season repeated
+    nothing, so the model also learns to answer from the other evidence (a season where few
+    episodes hold the intro, a lone episode)."""
 
     def __init__(
-        self, episodes: list[Episode], augment: bool = False, seed: int = 0, crop_s: float = 0.0
+        self,
+        episodes: list[Episode],
+        augment: bool = False,
+        seed: int = 0,
+        crop_s: float = 0.0,
+        drop_repetition: float = 0.0,
     ) -> None:
         self.episodes = episodes
         self.augment = augment
         self.crop_s = crop_s
+        self.drop_repetition = drop_repetition
         self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:
@@ -146,6 +157,12 @@ class IntroDataset(Dataset):
         x, fps = ep.x, ep.fps
         if self.augment and ep.x_alt is not None and self.rng.random() < 0.5:
             x = ep.x_alt
+        elif self.augment and ep.rep_cols and self.drop_repetition > 0:
+            # (no draw at 0, so the default keeps the random stream, and the models, as before)
+            drop = self.rng.random() < self.drop_repetition
+            if drop:
+                x = x.copy()
+                x[:, -ep.rep_cols :] = 0.0
         start, end = ep.start_s, ep.end_s
         n = x.shape[0]
         if self.augment and n > 20 and self.rng.random() < (0.8 if self.crop_s else 0.5):

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from introdetect.data import Episode, RawEpisode, load_raw, pad_sequences
-from introdetect.decision import Detection, season_decisions
+from introdetect.decision import Detection, heard_despite_absence, season_decisions
 from introdetect.inputs import InputSpec
 from introdetect.labels import series_key
 from introdetect.model import IntroDetector
@@ -128,7 +128,7 @@ def predict_episodes(
         )
         for d in detect(model, episodes, pp, no_intro=no_intro)
     ]
-    dets = season_decisions(dets, pp, groups, videos, pp.threshold)
+    dets = season_decisions(heard_despite_absence(dets, pp), pp, groups, videos, pp.threshold)
     found = {d.episode_id: d for d in dets}
     return [found.get(eid) or Detection.missing(eid, missing[eid]) for eid in episode_ids]
 

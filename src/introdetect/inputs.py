@@ -82,7 +82,8 @@ class InputSpec:
         x = self.build(e, exclude)
         known = self.evidence and "known" in self.evidence_groups
         alt = self.build(e, exclude, series_out=True) if training and known else None
-        return Episode(e.episode_id, e.series, x, e.fps, e.start_s, e.end_s, e.attrs, alt)
+        reps = VISUAL_CHANNELS + int(self.audio_share) if self.repetition else 0
+        return Episode(e.episode_id, e.series, x, e.fps, e.start_s, e.end_s, e.attrs, alt, reps)
 
     def known_sound(self, e: RawEpisode) -> np.ndarray | None:
         """Per step of ``e``, the audio known-intro score (channel ``tmpl_aud``: how well the

@@ -195,6 +195,9 @@ class TrainParams:
     select: Literal["iou", "loss"] = "iou"
     augment: bool = True
     crop_s: float = 120.0  # > 0: train mostly on crops of this many seconds around the intro
+    # share of training items (not those seen as if their series were unseen) whose
+    # repetition channels read 0: the model learns to answer without the season's repeat
+    drop_repetition: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -281,6 +284,7 @@ _RANGES: dict[tuple[str, str], tuple[typing.Callable[[Any], bool], str]] = {
     ("train", "step_pos_weight"): (lambda v: v > 0, "> 0"),
     ("train", "val_fraction"): (lambda v: 0 < v < 1, "0 < val_fraction < 1"),
     ("train", "crop_s"): (lambda v: v >= 0, ">= 0"),
+    ("train", "drop_repetition"): (lambda v: 0 <= v <= 1, "[0, 1]"),
     ("predict", "threshold"): (lambda v: 0 <= v <= 1, "[0, 1]"),
     ("predict", "presence_threshold"): (lambda v: 0 <= v <= 1, "[0, 1]"),
     ("predict", "smooth_s"): (lambda v: v >= 0, ">= 0"),

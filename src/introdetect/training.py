@@ -198,7 +198,13 @@ def validation_iou(model: IntroDetector, episodes: list[Episode]) -> float:
 def _loaders(train_eps: list[Episode], val_eps: list[Episode], tp: TrainParams):
     gen = torch.Generator().manual_seed(tp.seed)
     train_loader = DataLoader(
-        IntroDataset(train_eps, augment=tp.augment, seed=tp.seed, crop_s=tp.crop_s),
+        IntroDataset(
+            train_eps,
+            augment=tp.augment,
+            seed=tp.seed,
+            crop_s=tp.crop_s,
+            drop_repetition=tp.drop_repetition,
+        ),
         batch_size=tp.batch_size,
         shuffle=True,
         collate_fn=collate,
