@@ -300,13 +300,13 @@ def heard_despite_absence(dets: list[Detection], pp: PredictParams) -> list[Dete
             best = extract_best_interval(d.probs, d.fps, pp.threshold, pp.min_len_s, pp.max_len_s)
             heard = known_sound(d, best[:2]) if best is not None else None
             if heard is not None and heard >= KNOWN_SOUND:
-                a, b, score = best
-                a, b = _heard_part(d, a, b)
+                a, b = _heard_part(d, best[0], best[1])
+                presence = d.presence or 0.0
                 d = dataclasses.replace(
                     d,
                     interval=(round(a, 2), round(b, 2)),
-                    confidence=(d.presence or 0.0) * score,
-                    source=f"steps, a known intro (presence {d.presence:.2f})",
+                    confidence=presence * best[2],
+                    source=f"steps, a known intro (presence {presence:.2f})",
                 )
         out.append(d)
     return out
