@@ -12,7 +12,7 @@ from test_agreement import _runs, _store
 from test_speech import _sound, _write
 
 from introdetect.decision import Detection, repetition_first
-from introdetect.modelfree import unsupervised_episodes
+from introdetect.modelfree import _paired, unsupervised_episodes
 from introdetect.pairs import pair_runs, quiet_pairs
 from introdetect.params import PredictParams, RepetitionParams
 from introdetect.repetition import N_CHANNELS
@@ -41,6 +41,43 @@ def test_pair_runs_are_shared_in_sound_and_picture_away_from_ident_and_credits()
     assert pair_runs(quarter, FPS, 28.0, 0.5, 1.0, 30.0) == []  # one of four
     rep[:, 4] = np.nan  # no audio: nothing to pair
     assert pair_runs(rep, FPS, 28.0, 0.5, 1.0, 30.0) == []
+
+
+def test_a_run_glued_to_the_opening_ident_is_cut_where_the_sound_realigns() -> None:
+    """The ident (steps 0-5, every other episode) and, right after it, the intro (6-15, half
+    of them), one step between them whose sound matched nowhere: one run from the start,
+    which opens the episode; cut where the others' copies change place, the intro is a
+    candidate of its own."""
+    rep = _rep((0, 6), (6, 16))
+    rep[:6, 3:5] = 1.0
+    rep[6, 4] = 0.0  # the dropout between them (filled)
+    assert pair_runs(rep, FPS, 28.0, 0.5, 1.0, 30.0) == []  # without the realignment
+    rep[6, 5] = 0.5  # half of the others repeat the sound before and after at other places
+    assert pair_runs(rep, FPS, 28.0, 0.5, 1.0, 30.0) == [(6, 16)]
+
+
+class _Quiet:
+    def is_quiet(self, span: tuple[float, float]) -> bool:
+        return True
+
+
+def test_an_episode_pairs_with_a_settled_answer_of_another() -> None:
+    """e1 answered its intro (steps 32-38) and keeps it; e2 has none: its copy of e1's
+    intro (6-16, glued to its ident) pairs with e1's answer and becomes e2's answer. An
+    episode whose answer is settled pairs only through that answer."""
+    attrs = {"fps": FPS, "duration_s": 28.0, "window_s": 600.0}
+    e2 = _rep((0, 6), (6, 16))
+    e2[:6, 3:5] = 1.0
+    e2[6, 5] = 0.5
+    inputs = {"e1": (_rep((32, 38)), attrs), "e2": (e2, attrs)}
+    copies = {"e1": {"e2": _runs((32, 38, 6))}, "e2": {"e1": _runs((6, 12, 32))}}
+    settled = Detection("e1", (16.0, 19.0), 0.5, 0.5, "repetition+audio", np.zeros(STEPS), FPS)
+    found = {"e1": settled, "e2": Detection("e2", None, 0.0, 0.0, "repetition", e2[:, 4], FPS)}
+    heard = dict.fromkeys(found, _Quiet())
+    pp, rp = PredictParams(), RepetitionParams()
+    got = _paired(found, inputs, copies, heard, GROUPS, pp, rp, False, dict.fromkeys(found, False))
+    assert set(got) == {"e2"} and got["e2"].paired and "paired" in got["e2"].source
+    assert got["e2"].interval == pytest.approx((3.0, 8.0))
 
 
 # e1: a recap (steps 8-15) of e3's scene (8-15), and the intro (32-38) that e2 has at 16-22;

@@ -143,7 +143,9 @@ def _paired(
     passed: dict[str, bool],
 ) -> dict[str, Detection]:
     """The answers of the open episodes (:func:`_open`) that
-    :func:`introdetect.pairs.quiet_pairs` pairs, among the episodes with the speech cue: an
+    :func:`introdetect.pairs.quiet_pairs` pairs with each other or with the settled answer
+    of another episode (which pairs through that answer only and stays as it is), among the
+    episodes with the speech cue: an
     answer that overlaps its episode's run stays as it is (the pair confirms it: the
     answer's own ends came through the usual steps), else the run is the new answer,
     ending where its pictures stop as any answer does (:func:`end_where_pictures_stop`),
@@ -151,9 +153,14 @@ def _paired(
     a held-out seed 20 series whose episodes differ in aspect ratio repeated in picture
     along 1.5 s of a 4.8 s intro)."""
     runs: dict[str, list[Steps]] = {}
+    settled: set[str] = set()
     fps: dict[str, float] = {eid: float(attrs["fps"]) for eid, (_, attrs) in inputs.items()}
     for eid, (rep, attrs) in inputs.items():
-        if eid in heard and _open(found[eid], rep, heard[eid], rp.min_share, sound_only):
+        if eid in heard and not _open(found[eid], rep, heard[eid], rp.min_share, sound_only):
+            # a settled answer pairs through itself only and stays as it is
+            runs[eid] = [_steps_of(found[eid])]
+            settled.add(eid)
+        elif eid in heard:
             runs[eid] = pair_runs(
                 rep,
                 fps[eid],
@@ -167,6 +174,8 @@ def _paired(
     quiet = lambda eid, span: heard[eid].is_quiet(span)  # noqa: E731
     chosen = quiet_pairs(runs, copies, groups, fps, quiet)
     for eid, (a, b) in chosen.items():
+        if eid in settled:
+            continue
         rep, attrs = inputs[eid]
         f, d = fps[eid], found[eid]
         if d.interval is not None and overlaps((a, b), _steps_of(d)):  # the pair confirms it

@@ -13,12 +13,17 @@ episodes answer ``null``, the recapped scene or the cue.
 another that are copies of each other (the sound matching's copies, both ways), each
 repeating in sound in at least :data:`PAIR_SHARE` of its episode's others and in picture too
 somewhere along it, neither in the credits nor opening the episode (the ident), and both
-without speech (:mod:`introdetect.speech`). Only the episodes *open* to a new answer take
-part: those with none, one that repeats in sound alone, or one with speech. Of several
-pairs the longer goes first, and an episode answers one run (it pairs again only through
-that run), so the third episode -- whose recapped scenes pair only with runs the other
-two did not answer -- keeps its ``null``. Without the speech cue nothing is paired: a
-recap's scene pairs as well as an intro.
+without speech (:mod:`introdetect.speech`). A run glued to the ident before it (the sound
+repeats from the episode's start on, at one place in the other episodes before a moment and
+at another after it) is cut there first (:func:`~introdetect.repetition.realignment_cuts`).
+The episodes *open* to a new answer take part with their runs: those with none, one that
+repeats in sound alone, or one with speech; the others (a *settled* answer) take part
+through their answer alone, which stays as it is: an episode whose intro the season left
+unanswered (glued to its ident) pairs with another's answer. Of several pairs the longer
+goes first, and an episode answers one run (it pairs again only through that run), so the
+third episode -- whose recapped scenes pair only with runs the other two did not answer --
+keeps its ``null``. Without the speech cue nothing is paired: a recap's scene pairs as well
+as an intro.
 """
 
 from __future__ import annotations
@@ -34,10 +39,12 @@ from introdetect.agreement import Steps, overlaps, projections
 from introdetect.postprocess import true_runs
 from introdetect.repetition import (
     AUDIO_SHARE,
+    AUDIO_SPLIT,
     OPENING_S,
     Copies,
     credit_steps,
     fill_dropouts,
+    realignment_cuts,
     weighed_share,
 )
 
@@ -73,7 +80,7 @@ def pair_runs(
     credits = credit_steps(weighed_share(rep), fps, min_share, end_s)
     need = min(min_share, PAIR_SHARE) - 1e-6
     out = []
-    for a, b in true_runs(level >= need):
+    for a, b in _pieces(true_runs(level >= need), rep):
         if not min_len_s * fps - 1e-9 <= b - a <= max_len_s * fps + 1e-9:
             continue
         if a < OPENING_S * fps or (credits is not None and credits[a:b].any()):
@@ -81,6 +88,18 @@ def pair_runs(
         if not sound_only and np.nan_to_num(rep[a:b, 3]).max() < need:
             continue
         out.append((int(a), int(b)))
+    return out
+
+
+def _pieces(runs: list[Steps], rep: np.ndarray) -> list[Steps]:
+    """``runs`` cut where the sound's alignment changes (the ident glued to the intro that
+    follows it: :func:`~introdetect.repetition.realignment_cuts`)."""
+    if rep.shape[1] <= AUDIO_SPLIT:
+        return runs
+    out = []
+    for a, b in runs:
+        edges = [a, *realignment_cuts(rep[:, AUDIO_SPLIT], a, b), b]
+        out += [(int(x), int(y)) for x, y in zip(edges[:-1], edges[1:], strict=True)]
     return out
 
 

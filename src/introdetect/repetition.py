@@ -504,6 +504,23 @@ def with_core(judged: np.ndarray, fps: float, min_share: float, min_len_s: float
     return np.where(keep, judged, 0.0)
 
 
+def realignment_cuts(split: np.ndarray, a: int, b: int) -> list[int]:
+    """The steps inside ``[a, b)`` where most other episodes repeat the sound before and
+    after at different places (channel :data:`AUDIO_SPLIT`, ``split``): the others'
+    realignments count within a step of each other (the estimate of each is good to about
+    half a second) and the cut is at their mean step."""
+    sp = np.nan_to_num(split[a:b])
+    near = np.convolve(sp, np.ones(3), mode="same")
+    cuts: list[int] = []
+    for x, y in true_runs(near >= SPLIT_SHARE):
+        lo, hi = max(0, x - 1), min(len(sp), y + 1)
+        w = sp[lo:hi]
+        cut = a + int(round(float((np.arange(lo, hi) * w).sum() / w.sum())))
+        if a < cut < b:
+            cuts.append(cut)
+    return cuts
+
+
 def _split_at_realignment(
     best: tuple[float, float, float],
     share: np.ndarray,
@@ -517,18 +534,9 @@ def _split_at_realignment(
     nothing splits it. A piece that opens the episode is left out when another one lasts:
     idents come before the intro, and an ident every episode opens with is shared more
     widely than the intro (development set, seeds 1, 2, 4-8, model-free unseen mean IoU
-    0.793 -> 0.809). The others' realignments count within a step of each other (the
-    estimate of each is good to about half a second) and the cut is at their mean step."""
+    0.793 -> 0.809). The cuts: :func:`realignment_cuts`."""
     a, b = int(round(best[0] * fps)), int(round(best[1] * fps))
-    sp = np.nan_to_num(split[a:b])
-    near = np.convolve(sp, np.ones(3), mode="same")
-    cuts: list[int] = []
-    for x, y in true_runs(near >= SPLIT_SHARE):
-        lo, hi = max(0, x - 1), min(len(sp), y + 1)
-        w = sp[lo:hi]
-        cut = a + int(round(float((np.arange(lo, hi) * w).sum() / w.sum())))
-        if a < cut < b:
-            cuts.append(cut)
+    cuts = realignment_cuts(split, a, b)
     if not cuts:
         return best
     edges = [a, *cuts, b]
