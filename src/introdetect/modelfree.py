@@ -145,13 +145,12 @@ def _paired(
     """The answers of the open episodes (:func:`_open`) that
     :func:`introdetect.pairs.quiet_pairs` pairs with each other or with the settled answer
     of another episode (which pairs through that answer only and stays as it is), among the
-    episodes with the speech cue: an
-    answer that overlaps its episode's run stays as it is (the pair confirms it: the
-    answer's own ends came through the usual steps), else the run is the new answer,
-    ending where its pictures stop as any answer does (:func:`end_where_pictures_stop`),
-    unless they repeat along less than half of it (pictures that differ between episodes:
-    a held-out seed 20 series whose episodes differ in aspect ratio repeated in picture
-    along 1.5 s of a 4.8 s intro)."""
+    episodes with the speech cue: an answer that overlaps its episode's run stays as it is
+    (the pair confirms it: the answer's own ends came through the usual steps), else the
+    run is the new answer, ending where its pictures stop as any answer does
+    (:func:`end_where_pictures_stop`), unless they repeat along less than half of it
+    (pictures that differ between episodes: a held-out seed 20 series whose episodes differ
+    in aspect ratio repeated in picture along 1.5 s of a 4.8 s intro)."""
     runs: dict[str, list[Steps]] = {}
     settled: set[str] = set()
     fps: dict[str, float] = {eid: float(attrs["fps"]) for eid, (_, attrs) in inputs.items()}
