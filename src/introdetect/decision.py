@@ -314,12 +314,10 @@ def heard_despite_absence(dets: list[Detection], pp: PredictParams) -> list[Dete
 
 def _heard_part(d: Detection, a: float, b: float) -> tuple[float, float]:
     """The part of the step run ``[a, b)`` from its first to its last step that sounds like
-    a known intro (score at least :data:`KNOWN_SOUND`): the step curve is smoothed over a
-    second and spills into the shots on either side."""
+    a known intro (score at least :data:`KNOWN_SOUND`; the run's median is, so some step
+    is): the step curve is smoothed over a second and spills into the shots on either side."""
     i0, i1 = max(0, int(a * d.fps)), min(len(d.known), int(round(b * d.fps)))
     heard = np.flatnonzero(d.known[i0:i1] >= KNOWN_SOUND)
-    if not len(heard):
-        return max(0.0, a), min(len(d.known) / d.fps, b)
     return (i0 + heard[0]) / d.fps, (i0 + heard[-1] + 1) / d.fps
 
 
