@@ -4,7 +4,7 @@
     uv run python benchmarks/featurize_bench.py --size 1920x1080 --threads 1 --skip-loop-filter true
     uv run python benchmarks/featurize_bench.py --input EP.mp4 --window 600
     uv run python benchmarks/featurize_bench.py --batch 16 --workers 8   # many episodes
-    uv run python benchmarks/featurize_bench.py --also int8=true int8=true,frame_size=160
+    uv run python benchmarks/featurize_bench.py --also int8=false int8=true,frame_size=160
 
 For every source size (generated clips, or ``--input``) and each device (the CPU always,
 CUDA when present) it measures on the same file (a) pure decode of the analysis window with
@@ -213,7 +213,7 @@ def engine_table(path: Path, fp: FeatureParams, tmp: Path, sizes: list[int]) -> 
         sa, sb = (np.corrcoef(m - m.mean(0)) for m in (x, ref))
         corr = float(np.corrcoef(sa.ravel(), sb.ravel())[0, 1])
         print(
-            f"| {engine}{' int8' if int8 else ''} | {size} | {wall:.2f} | {wall / t_dec:.2f} "
+            f"| {_engine(bb)} | {size} | {wall:.2f} | {wall / t_dec:.2f} "
             f"| {timing.network:.2f} "
             f"| {cos.mean():.5f} | {_centred_cosine(x, ref):.4f} | {corr:.4f} |"
         )
@@ -287,7 +287,10 @@ def _variant(fp: FeatureParams, spec: str) -> FeatureParams:
     for item in spec.split(","):
         key, value = item.split("=", 1)
         kind = type(getattr(fp, key))
-        changes[key] = _bool(value) if kind is bool else kind(value)
+        if key == "int8":  # true | false | auto
+            changes[key] = value if value == "auto" else _bool(value)
+        else:
+            changes[key] = _bool(value) if kind is bool else kind(value)
     return dataclasses.replace(fp, **changes)
 
 
@@ -326,7 +329,7 @@ def main() -> None:
     ap.add_argument(
         "--also",
         nargs="*",
-        default=["int8=true", "int8=true,frame_size=160", "int8=true,frame_size=112"],
+        default=["int8=false", "int8=true,frame_size=160", "int8=true,frame_size=112"],
         help="features variants, each key=value[,key=value]: a summary row per size on the CPU",
     )
     ap.add_argument("--batch", type=int, default=0, help="episodes for the throughput table")

@@ -14,20 +14,24 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+import torch
 import yaml
 from conftest import make_clip
 
 from introdetect.features.extract import StaticReuse, featurize_episode
 from introdetect.features.visual import (
-    OrtNetwork,
+    OnnxNetwork,
     WeightsError,
     graph_key,
     load_backbone,
+    openvino_available,
     ort_available,
+    resolve_int8,
 )
 from introdetect.media import frame_to_rgb
 from introdetect.params import FeatureParams
 from introdetect.store import (
+    INT8_SCHEME,
     StoreError,
     check_compatible,
     feature_config,
@@ -36,6 +40,9 @@ from introdetect.store import (
 )
 
 needs_ort = pytest.mark.skipif(not ort_available(), reason="onnxruntime not installed")
+needs_int8 = pytest.mark.skipif(
+    not (ort_available() and openvino_available()), reason="onnxruntime or OpenVINO missing"
+)
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -47,17 +54,17 @@ def test_exported_graph_is_cached_on_disk_and_a_broken_one_is_replaced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("INTRODETECT_CACHE", str(tmp_path))
-    monkeypatch.setattr(OrtNetwork, "_exported", {})  # as in a fresh process
+    monkeypatch.setattr(OnnxNetwork, "_exported", {})  # as in a fresh process
     frames = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
     first = load_backbone("random", "cpu", "fp32", "onnxruntime")
     (cached,) = (tmp_path / "onnx").glob("resnet18-*.onnx")
     assert cached.name == f"resnet18-{graph_key('random-seed0')}.onnx"
-    monkeypatch.setattr(OrtNetwork, "_exported", {})
+    monkeypatch.setattr(OnnxNetwork, "_exported", {})
     second = load_backbone("random", "cpu", "fp32", "onnxruntime")  # read from the file
     assert second.model is None and second.weights_id == first.weights_id  # nothing built
     assert np.array_equal(first.embed(frames), second.embed(frames))
     cached.write_bytes(b"not a graph")
-    monkeypatch.setattr(OrtNetwork, "_exported", {})
+    monkeypatch.setattr(OnnxNetwork, "_exported", {})
     third = load_backbone("random", "cpu", "fp32", "onnxruntime")
     assert "unusable exported graph" in caplog.text
     assert np.array_equal(first.embed(frames), third.embed(frames))
@@ -292,7 +299,7 @@ def test_audio_first_needs_series_names(tmp_path: Path, caplog) -> None:
     assert len(list(cache.glob("*.h5"))) == 3 and not (cache / "audio-first").exists()
 
 
-@needs_ort
+@needs_int8
 def test_int8_network_is_faithful_cached_and_its_features_never_mix_with_fp32(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -300,10 +307,10 @@ def test_int8_network_is_faithful_cached_and_its_features_never_mix_with_fp32(
     keep the fp32 network's frame-to-frame structure; files and models of the two never
     mix (``int8`` is part of the feature identity; files from before it read as fp32)."""
     monkeypatch.setenv("INTRODETECT_CACHE", str(tmp_path))
-    monkeypatch.setattr(OrtNetwork, "_exported", {})
+    monkeypatch.setattr(OnnxNetwork, "_exported", {})
     q = load_backbone("random", "cpu", "auto", "auto", int8=True)
     ref = load_backbone("random", "cpu", "fp32", "onnxruntime")
-    assert (q.precision, q.engine, q.int8, ref.int8) == ("int8", "onnxruntime", True, False)
+    assert (q.precision, q.engine, q.int8, ref.int8) == ("int8", "openvino", True, False)
     assert sorted(p.name for p in (tmp_path / "onnx").glob("*.onnx")) == sorted(
         f"resnet18-{graph_key('random-seed0', int8)}.onnx" for int8 in (False, True)
     )
@@ -314,16 +321,17 @@ def test_int8_network_is_faithful_cached_and_its_features_never_mix_with_fp32(
     assert _cos(a - b.mean(0), b - b.mean(0)).mean() > 0.85
     sa, sb = (np.corrcoef(m - m.mean(0)) for m in (a, b))
     assert np.corrcoef(sa.ravel(), sb.ravel())[0, 1] > 0.95
-    monkeypatch.setattr(OrtNetwork, "_exported", {})
+    monkeypatch.setattr(OnnxNetwork, "_exported", {})
     again = load_backbone("random", "cpu", "auto", "auto", int8=True)  # from the disk cache
     assert again.model is None and np.array_equal(again.embed(frames), a)
 
     clip = make_clip(tmp_path / "c.mp4", seconds=1.0, size=(64, 48))
-    fp8, fp32 = FeatureParams(fps=2.0, frame_size=64, int8=True), FeatureParams(frame_size=64)
+    fp8 = FeatureParams(fps=2.0, frame_size=64, int8=True)
+    fp32 = FeatureParams(frame_size=64, int8=False)
     with pytest.raises(ValueError, match="int8"):
         featurize_episode(clip, "c", tmp_path / "x.h5", ref, fp8)
     feats = featurize_episode(clip, "c", tmp_path / "c.h5", q, fp8)
-    assert feats.attrs["int8"] and feats.attrs["precision"] == "int8"
+    assert feats.attrs["int8"] == INT8_SCHEME and feats.attrs["precision"] == "int8"
     fpr = feats.attrs["source_fingerprint"]
     assert is_current(tmp_path / "c.h5", feature_config(fp8, "random-seed0"), fpr)
     assert not is_current(tmp_path / "c.h5", feature_config(fp32, "random-seed0"), fpr)
@@ -331,5 +339,21 @@ def test_int8_network_is_faithful_cached_and_its_features_never_mix_with_fp32(
         check_compatible(feats.attrs, {**feats.attrs, "int8": False}, "c.h5")
     old = {k: v for k, v in feats.attrs.items() if k != "int8"}  # a file from before int8
     check_compatible(old, {**feats.attrs, "int8": False}, "old.h5")
-    with pytest.raises(WeightsError, match="features.int8 runs on the CPU with onnxruntime"):
+    with pytest.raises(StoreError, match="int8=2 .model: True"):  # the older int8 graph's
+        check_compatible(feats.attrs, {**feats.attrs, "int8": True}, "c.h5")
+    with pytest.raises(WeightsError, match="features.int8 runs an ONNX graph on the CPU"):
         load_backbone("random", "cpu", "fp32", "torch", int8=True)
+
+
+def test_int8_auto_is_int8_only_where_the_network_runs_on_the_cpu() -> None:
+    """``features.int8: auto``: int8 on the CPU with the ONNX graph; the GPU path and
+    explicit fp32/bf16/torch choices stay as they were; explicit values pass through."""
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert resolve_int8("auto", cpu, "auto", "auto") is (ort_available() and openvino_available())
+    assert resolve_int8("auto", gpu, "auto", "auto") is False
+    for precision, engine in (("fp32", "auto"), ("bf16", "auto"), ("auto", "torch")):
+        assert resolve_int8("auto", cpu, precision, engine) is False
+    assert resolve_int8(True, gpu, "auto", "auto") is True
+    assert resolve_int8(False, cpu, "auto", "auto") is False
+    with pytest.raises(ValueError, match="auto"):  # files record the resolved value
+        feature_config(FeatureParams(), "random-seed0")

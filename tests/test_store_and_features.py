@@ -149,7 +149,7 @@ def test_featurize_many_skips_current_and_records_failures(tmp_path, backbone):
     s2 = featurize_many(eps, tmp_path / "feat", backbone, FP)
     assert sorted(s2.skipped) == ["a", "b"] and not s2.done
     # a changed config is not current: the episode is recomputed
-    fp2 = FeatureParams(weights="random", frame_size=32, batch_size=4, fps=1.0)
+    fp2 = FeatureParams(weights="random", frame_size=32, batch_size=4, fps=1.0, int8=False)
     cfg = feature_config(fp2, backbone.weights_id)
     assert not is_current(tmp_path / "feat" / "a.h5", cfg, source_fingerprint(good))
 
@@ -219,7 +219,7 @@ def test_skip_loop_filter_takes_effect_and_changes_little(tmp_path, backbone):
     fp_on = FeatureParams(weights="random", frame_size=32, skip_loop_filter=False)
     feats = featurize_episode(path, "b", tmp_path / "b.h5", backbone, fp_on)
     assert feats.attrs["skip_loop_filter"] is False
-    fp_off = FeatureParams(weights="random", frame_size=32, skip_loop_filter=True)
+    fp_off = FeatureParams(weights="random", frame_size=32, skip_loop_filter=True, int8=False)
     config = feature_config(fp_off, backbone.weights_id)
     assert not is_current(tmp_path / "b.h5", config, source_fingerprint(path))
 

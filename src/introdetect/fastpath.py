@@ -27,7 +27,7 @@ import logging
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +48,7 @@ from introdetect.media import (
     playback_start,
     show_path,
 )
-from introdetect.params import Params
+from introdetect.params import Params, with_int8
 from introdetect.repetition import SOUND_WEIGHT
 from introdetect.store import (
     EMBED_DIM,
@@ -145,7 +145,9 @@ def _attrs(
     eid: str, video: Path, duration: float, has_audio: bool, backbone: Backbone | None, p: Params
 ) -> dict[str, Any]:
     stat = video.stat()
-    return feature_config(p.features, backbone.weights_id if backbone else NO_NETWORK) | {
+    # int8 as the network ran it; files with no pictures were made by no network
+    fp = with_int8(p.features, backbone.int8) if backbone else replace(p.features, int8=False)
+    return feature_config(fp, backbone.weights_id if backbone else NO_NETWORK) | {
         "episode_id": eid,
         "duration_s": duration,
         "has_audio": has_audio,

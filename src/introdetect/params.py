@@ -99,7 +99,9 @@ class FeatureParams:
     skip_nonref: bool = True
     skip_loop_filter: bool = False
     reuse_static: bool = False  # a step whose frame did not change reuses the last embedding
-    int8: bool = False  # the network quantized to int8 (onnxruntime, CPU): ~2x faster
+    # the network quantized to int8 (CPU: OpenVINO, else onnxruntime; ~3.5x faster than
+    # fp32); auto: where the network runs on the CPU (introdetect.features.visual)
+    int8: bool | Literal["auto"] = "auto"
     audio_first: bool = False  # model-free detect: decode pictures only where audio repeats
     audio_only: bool = False  # model-free detect: the sound alone, no pictures (README)
     workers: int = 0  # 0: auto (see introdetect.features.extract.resolve_workers)
@@ -132,6 +134,16 @@ IDENTITY_BEFORE_KEY: dict[str, Any] = {"reuse_static": False, "int8": False}
 def feature_identity(fp: FeatureParams) -> dict[str, Any]:
     """The identity keys of ``fp`` as a plain dict (stored in checkpoints)."""
     return {k: getattr(fp, k) for k in FEATURE_IDENTITY}
+
+
+def with_int8(fp: FeatureParams, int8: bool) -> FeatureParams:
+    """``fp`` with ``features.int8`` resolved to what the network runs (``int8``; False
+    where there is no network: files with no pictures): what feature files record. An
+    explicit value that contradicts it is an error (a file would claim features it does
+    not hold)."""
+    if fp.int8 != "auto" and fp.int8 != int8:
+        raise ValueError(f"the network runs int8={int8} but features.int8={fp.int8}")
+    return dataclasses.replace(fp, int8=int8)
 
 
 def with_identity(run: FeatureParams, identity: dict[str, Any]) -> FeatureParams:

@@ -30,6 +30,11 @@ SCHEMA_VERSION = 2  # 2: per-step mel frames stay inside their step (streamed au
 BACKBONE = "resnet18"  # the frozen network behind the visual features
 EMBED_DIM = 512  # its penultimate layer: the width of the visual features
 
+# The ``int8`` attribute of int8 features: which int8 graph made them, so features of an
+# older one never mix with today's (True, i.e. 1: onnxruntime's QOperator graph, sessions
+# before 22; 2: the QDQ graph that OpenVINO or onnxruntime runs). False: fp32/bf16.
+INT8_SCHEME = 2
+
 # Attributes that must match for features to be interchangeable: the feature identity
 # (params.FEATURE_IDENTITY, with the weights spec resolved to the weights actually used)
 # plus the schema and the backbone.
@@ -51,8 +56,13 @@ MODEL_COMPAT_KEYS = (
 
 def feature_config(fp: FeatureParams, weights_id: str) -> dict[str, Any]:
     """The provenance attributes that define a feature configuration (:data:`CONFIG_KEYS`)
-    for features made with the weights ``weights_id`` (``none``: files without pictures)."""
+    for features made with the weights ``weights_id`` (``none``: files without pictures).
+    ``fp.int8`` must be resolved (:func:`introdetect.params.with_int8`); int8 features
+    record :data:`INT8_SCHEME`."""
+    if fp.int8 == "auto":
+        raise ValueError("feature_config: features.int8 not resolved (auto)")
     identity = {k: v for k, v in feature_identity(fp).items() if k != "weights"}
+    identity["int8"] = INT8_SCHEME if fp.int8 else False
     config = identity | {
         "schema_version": SCHEMA_VERSION,
         "backbone": BACKBONE,

@@ -13,6 +13,7 @@ from introdetect.fileio import write_json, write_text
 from introdetect.index import read_index
 from introdetect.inputs import InputSpec, training_spec
 from introdetect.params import Params, feature_identity
+from introdetect.store import identity_attr
 from introdetect.training import fit, provenance, split_train_val
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,9 @@ def checkpoint_meta(p: Params, attrs: dict[str, Any], spec: InputSpec) -> dict[s
     input (feature identity and provenance, the input spec with its templates, repetition
     settings), and the model/train params for the record. Nothing about how to run it."""
     return spec.to_meta() | {
-        "feature_identity": feature_identity(p.features),
+        # int8 as the training features were made (features.int8 may say auto)
+        "feature_identity": feature_identity(p.features)
+        | {"int8": bool(identity_attr(attrs, "int8"))},
         "provenance": provenance(attrs),
         # how the repetition channels were made (min_share is a detector setting, not input)
         "repetition_params": {
