@@ -99,8 +99,8 @@ class FeatureParams:
     skip_nonref: bool = True
     skip_loop_filter: bool = False
     reuse_static: bool = False  # a step whose frame did not change reuses the last embedding
-    # the network quantized to int8 (CPU: OpenVINO, else onnxruntime; ~3.5x faster than
-    # fp32); auto: where the network runs on the CPU (introdetect.features.visual)
+    # the network quantized to int8 and run by OpenVINO (CPU; ~2.5x faster than fp32);
+    # auto: where the network runs on the CPU (introdetect.features.visual)
     int8: bool | Literal["auto"] = "auto"
     audio_first: bool = False  # model-free detect: decode pictures only where audio repeats
     audio_only: bool = False  # model-free detect: the sound alone, no pictures (README)

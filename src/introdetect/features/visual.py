@@ -26,7 +26,7 @@ importing it costs several seconds on every run (``torchvision.ops`` pulls in
 (QDQ format, per-channel int8 weights, uint8 activations), calibrated on
 :func:`calibration_frames` -- synthetic, seeded, so every machine quantizes from the same
 frames and nothing is downloaded -- and runs it with **OpenVINO** (its CPU plugin fuses the
-QDQ pairs into int8 kernels: ~3.5 ms per 224 px frame on 2 AVX-512 VNNI cores, against
+QDQ pairs into int8 kernels: ~3.5-5 ms per 224 px frame on 2 AVX-512 VNNI cores, against
 ~6.5 for onnxruntime on the same graph and ~13 for fp32; the two runtimes round
 differently, so only OpenVINO makes int8 features). The embeddings differ from fp32 ones
 (quantization noise), so ``int8`` is part of the feature identity and int8 features never
