@@ -32,7 +32,7 @@ EMBED_DIM = 512  # its penultimate layer: the width of the visual features
 
 # The ``int8`` attribute of int8 features: which int8 graph made them, so features of an
 # older one never mix with today's (True, i.e. 1: onnxruntime's QOperator graph, sessions
-# before 22; 2: the QDQ graph that OpenVINO or onnxruntime runs). False: fp32/bf16.
+# before 22; 2: the QDQ graph that OpenVINO runs). False: fp32/bf16.
 INT8_SCHEME = 2
 
 # Attributes that must match for features to be interchangeable: the feature identity

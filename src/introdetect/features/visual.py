@@ -351,7 +351,7 @@ class Backbone:
     device: torch.device
     dtype: torch.dtype  # autocast dtype, or float32
     ort: OnnxNetwork | None = None  # set: the ONNX graph runs the network (CPU; fp32 or int8)
-    int8: bool = False  # the onnxruntime graph is quantized (features.int8)
+    int8: bool = False  # the ONNX graph is quantized, run by OpenVINO (features.int8)
 
     def __post_init__(self) -> None:
         self._mean, self._std = _MEAN.to(self.device), _STD.to(self.device)
