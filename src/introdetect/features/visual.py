@@ -350,7 +350,7 @@ class Backbone:
     weights_id: str
     device: torch.device
     dtype: torch.dtype  # autocast dtype, or float32
-    ort: OnnxNetwork | None = None  # set: the ONNX graph runs the network (CPU; fp32 or int8)
+    graph: OnnxNetwork | None = None  # set: the ONNX graph runs the network (CPU; fp32/int8)
     int8: bool = False  # the ONNX graph is quantized, run by OpenVINO (features.int8)
 
     def __post_init__(self) -> None:
@@ -364,14 +364,14 @@ class Backbone:
 
     @property
     def engine(self) -> str:
-        return self.ort.engine if self.ort is not None else "torch"
+        return self.graph.engine if self.graph is not None else "torch"
 
     def embed(self, frames: np.ndarray | torch.Tensor) -> np.ndarray:
         """``frames`` uint8 [N, H, W, 3] (numpy, or a tensor on any device) -> float32
         [N, 512]."""
-        if self.ort is not None:
+        if self.graph is not None:
             host = frames.cpu().numpy() if isinstance(frames, torch.Tensor) else frames
-            return self.ort(host)
+            return self.graph(host)
         x = frames if isinstance(frames, torch.Tensor) else torch.from_numpy(frames)
         x = x.to(self.device, non_blocking=True)
         x = x.permute(0, 3, 1, 2).float().div_(255.0)
@@ -549,18 +549,18 @@ def load_backbone(
                 f"features.int8 runs an ONNX graph on the CPU with OpenVINO (engine {engine}"
                 f"{''.join(f', {m} not installed' for m in missing)}): set features.int8=false"
             )
-        dtype, use_ort = torch.float32, True
+        dtype, use_graph = torch.float32, True
     else:
         dtype = pick_dtype(precision, dev)
-        use_ort = pick_engine(engine, dev, dtype) == "onnxruntime"
+        use_graph = pick_engine(engine, dev, dtype) == "onnxruntime"
     threads = torch.get_num_threads()
-    known = _known_weights_id(weights) if use_ort else None
+    known = _known_weights_id(weights) if use_graph else None
     net = OnnxNetwork.cached(known, threads, int8) if known is not None else None
     if net is not None:
         return Backbone(None, known, dev, dtype, net, int8)
     state, weights_id = resolve_weights(weights)
     model = _build(state, weights_id)
-    if use_ort:
+    if use_graph:
         net = OnnxNetwork.cached(weights_id, threads, int8) or OnnxNetwork.export(
             model, weights_id, threads, int8
         )
