@@ -10,8 +10,10 @@ For every source size (generated clips, or ``--input``) and each device (the CPU
 CUDA when present) it measures on the same file (a) pure decode of the analysis window with
 PyAV (NVDEC on CUDA), (b) decode + step sampling + resize (introdetect.media), (c) the full
 featurize (network, audio, HDF5 write) with default settings and with every frame decoded,
-and prints markdown tables: wall s, CPU s, x realtime, ratio to pure decode, peak RSS; the
-per-part breakdown of (c); then a summary row per size, and one per size and ``--also``
+and prints markdown tables: wall s, CPU s, x realtime, ratio to pure decode, peak RSS (the
+median of ``--repeat`` runs, 3 by default, the measures taking turns); the per-part
+breakdown of (c) (decode and resize in the decode thread, audio in its own, network and
+write in the main one); then a summary row per size, and one per size and ``--also``
 variant (features settings changed from the defaults, e.g. ``int8=true,frame_size=160``).
 On the first size it also compares network engines (fp32 and int8) and frame sizes (time,
 ratio to pure decode, and how faithful the embedding is to eager torch at 224 px), and the
@@ -38,7 +40,12 @@ import numpy as np
 import torch
 
 from introdetect.features.audio import step_audio_features
-from introdetect.features.extract import Timing, featurize_episode, featurize_many
+from introdetect.features.extract import (
+    Timing,
+    decoder_threads,
+    featurize_episode,
+    featurize_many,
+)
 from introdetect.features.frames import DeviceFrames
 from introdetect.features.visual import Backbone, backbone_for, load_backbone
 from introdetect.media import DecodeOptions, EpisodeDecoder, open_container
@@ -123,34 +130,52 @@ def _timed(fn: Callable[[], object]) -> tuple[float, float, float]:
     return time.perf_counter() - t0, _cpu() - c0, _rss_mib()
 
 
+def _median_run(runs: list[tuple[float, float, float]]) -> int:
+    """Index of the run with the median wall time."""
+    order = sorted(range(len(runs)), key=lambda i: runs[i][0])
+    return order[(len(order) - 1) // 2]
+
+
 def device_tables(
-    path: Path, fp: FeatureParams, backbone: Backbone, tmp: Path
+    path: Path, fp: FeatureParams, backbone: Backbone, tmp: Path, repeat: int = 3
 ) -> tuple[float, float, float]:
-    """Tables 1 and 2 for one device; returns (media s, pure decode s, featurize s)."""
+    """Tables 1 and 2 for one device; returns (media s, pure decode s, featurize s). Each
+    measure runs ``repeat`` times, the measures taking turns (a busy spell on a shared
+    machine hits all of them); a row shows its median run, the breakdown the median
+    featurize's."""
     cuda = backbone.device.type == "cuda"
     backbone.embed(np.zeros((4, fp.frame_size, fp.frame_size, 3), np.uint8))  # warm-up
-    timing = Timing()
     plain = dataclasses.replace(fp, skip_nonref=False, skip_loop_filter=False)
-    rows = [
-        ("pure decode (every frame)", _timed(lambda: pure_decode(path, fp.window_s, cuda))),
-        ("decode + sample + resize", _timed(lambda: sample_resize(path, fp, cuda))),
-        (
-            "full featurize (defaults)",
-            _timed(lambda: featurize_episode(path, "b", tmp / "b.h5", backbone, fp, timing)),
-        ),
+    timings: list[Timing] = []
+
+    def featurize_defaults() -> None:
+        timings.append(Timing())
+        featurize_episode(path, "b", tmp / "b.h5", backbone, fp, timings[-1])
+
+    measures: list[tuple[str, Callable[[], object]]] = [
+        ("pure decode (every frame)", lambda: pure_decode(path, fp.window_s, cuda)),
+        ("decode + sample + resize", lambda: sample_resize(path, fp, cuda)),
+        ("full featurize (defaults)", featurize_defaults),
         (
             "full featurize, every frame decoded and deblocked",
-            _timed(lambda: featurize_episode(path, "p", tmp / "p.h5", backbone, plain)),
+            lambda: featurize_episode(path, "p", tmp / "p.h5", backbone, plain),
         ),
     ]
+    runs: list[list[tuple[float, float, float]]] = [[] for _ in measures]
+    for _ in range(max(1, repeat)):
+        for i, (_, fn) in enumerate(measures):
+            runs[i].append(_timed(fn))
+    rows = [(name, r[_median_run(r)]) for (name, _), r in zip(measures, runs, strict=True)]
+    timing = timings[_median_run(runs[2])]
     attrs = read_episode(tmp / "b.h5").attrs
     media_s = float(attrs["duration_s"])
     base = rows[0][1][0]
     print(
-        f"\n### {backbone.device} (precision {backbone.precision}, torch threads "
-        f"{torch.get_num_threads()}, decoder {attrs['decoder']}, skip_nonref "
+        f"\n### {backbone.device} (precision {backbone.precision}, network threads "
+        f"{backbone.threads}, decoder {attrs['decoder']} with "
+        f"{decoder_threads(backbone) or 'auto'} threads, skip_nonref "
         f"{fp.skip_nonref}, skip_loop_filter {fp.skip_loop_filter}, frame_size "
-        f"{fp.frame_size}): {media_s:.1f} s of video\n"
+        f"{fp.frame_size}): {media_s:.1f} s of video; median of {max(1, repeat)} runs\n"
     )
     print("| measure | wall s | CPU s | x realtime | / pure decode | peak RSS MiB (so far) |")
     print("|---|---|---|---|---|---|")
@@ -165,7 +190,7 @@ def device_tables(
     for name, sec, where in (
         ("decode (in the decoder)", t.decode, "decode"),
         ("sample + resize (+ rotation)", t.resize, "decode"),
-        ("audio (decode, resample, RMS + mel)", t.audio, "decode"),
+        ("audio (decode, resample, RMS + mel)", t.audio, "audio"),
         ("network (ResNet18)", t.network, "main"),
         ("HDF5 write", t.write, "main"),
         ("network idle, waiting for frames", t.decode_wait, "main"),
@@ -332,6 +357,12 @@ def main() -> None:
         default=["int8=false", "int8=true,frame_size=160", "int8=true,frame_size=112"],
         help="features variants, each key=value[,key=value]: a summary row per size on the CPU",
     )
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs of each measure of the device tables and --also rows (median shown)",
+    )
     ap.add_argument("--batch", type=int, default=0, help="episodes for the throughput table")
     ap.add_argument("--workers", type=int, default=1, help="features.workers for --batch")
     ap.add_argument("--gpu-batch-size", type=int, default=256, help="features.batch_size on CUDA")
@@ -376,13 +407,17 @@ def main() -> None:
                 else dataclasses.replace(fp, device="cuda", batch_size=args.gpu_batch_size)
             )
             backbone = backbone_for(f)
-            media_s, dec, feat = device_tables(path, f, backbone, tmp)
+            media_s, dec, feat = device_tables(path, f, backbone, tmp, args.repeat)
             summary.append((name, dev, _engine(backbone), f.frame_size, media_s, dec, feat))
             for also in args.also if dev == "cpu" else []:
                 fa = _variant(f, also)
                 bb = backbone_for(fa)
                 bb.embed(np.zeros((4, fa.frame_size, fa.frame_size, 3), np.uint8))
-                wall = _timed(lambda: featurize_episode(path, "a", tmp / "a.h5", bb, fa))[0]  # noqa: B023
+                walls = sorted(
+                    _timed(lambda: featurize_episode(path, "a", tmp / "a.h5", bb, fa))[0]  # noqa: B023
+                    for _ in range(max(1, args.repeat))
+                )
+                wall = walls[(len(walls) - 1) // 2]
                 summary.append((name, dev, _engine(bb), fa.frame_size, media_s, dec, wall))
             if args.batch:
                 batch_throughput(path, f, backbone, args.batch, tmp)

@@ -24,6 +24,7 @@ from introdetect.features.visual import (
     WeightsError,
     graph_key,
     load_backbone,
+    network_threads,
     openvino_available,
     ort_available,
     resolve_int8,
@@ -311,6 +312,11 @@ def test_int8_network_is_faithful_cached_and_its_features_never_mix_with_fp32(
     q = load_backbone("random", "cpu", "auto", "auto", int8=True)
     ref = load_backbone("random", "cpu", "fp32", "onnxruntime")
     assert (q.precision, q.engine, q.int8, ref.int8) == ("int8", "openvino", True, False)
+    # the int8 network leaves half the cores to the decoder; fp32 keeps them all
+    assert (q.threads, ref.threads) == (
+        network_threads(torch.get_num_threads(), True),
+        torch.get_num_threads(),
+    )
     assert sorted(p.name for p in (tmp_path / "onnx").glob("*.onnx")) == sorted(
         f"resnet18-{graph_key('random-seed0', int8)}.onnx" for int8 in (False, True)
     )
@@ -357,3 +363,16 @@ def test_int8_auto_is_int8_only_where_the_network_runs_on_the_cpu() -> None:
     assert resolve_int8(False, cpu, "auto", "auto") is False
     with pytest.raises(ValueError, match="auto"):  # files record the resolved value
         feature_config(FeatureParams(), "random-seed0")
+
+
+def test_cores_are_split_between_decoder_and_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the CPU the int8 network and the video decoder get half the cores each (the audio
+    has its own thread); the fp32 network, the critical path, gets them all."""
+    from introdetect.features import extract
+
+    monkeypatch.setattr(extract, "cpu_cores", lambda: 2)
+    bb = load_backbone("random", "cpu", "fp32")
+    assert extract.decoder_threads(bb) == 1  # FFmpeg's own choice would be 3 on 2 cores
+    assert (extract.decoder_threads(bb, 8), extract.decoder_threads(bb, 1)) == (4, 1)
+    assert [network_threads(n, True) for n in (1, 2, 3, 16)] == [1, 1, 1, 8]
+    assert [network_threads(n, False) for n in (1, 2, 16)] == [1, 2, 16]

@@ -135,6 +135,61 @@ def test_featurize_episode_writes_provenance(tmp_path, clip, backbone):
     assert np.allclose(feats.visual.astype(np.float32), back.visual.astype(np.float32))
 
 
+def _joined_ts(tmp_path):
+    """Mono then stereo MPEG-TS joined byte-wise: the layout changes mid-stream."""
+    a = make_clip(tmp_path / "a.ts", seconds=2.0, container="mpegts", layout="mono")
+    b = make_clip(tmp_path / "b.ts", seconds=2.0, container="mpegts", layout="stereo", start_s=2.0)
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(a.read_bytes() + b.read_bytes())
+    return joined
+
+
+@pytest.mark.parametrize(
+    "kind", ["plain", "late_audio", "late_start_mkv", "two_streams", "layout_change", "silent"]
+)
+def test_featurize_audio_thread_hands_over_what_the_one_pass_decoder_does(tmp_path, backbone, kind):
+    """The audio is decoded in a thread of its own (``AudioThread``): its features, note and
+    presence are those of the one pass over video + audio (``EpisodeDecoder``'s sink)."""
+    from conftest import decode
+
+    from introdetect.features.audio import step_audio_features
+
+    clip = {
+        "plain": lambda: make_clip(tmp_path / "p.mp4", seconds=4.0),
+        "late_audio": lambda: make_clip(tmp_path / "l.mp4", seconds=4.0, audio_start_s=1.3),
+        "late_start_mkv": lambda: make_clip(
+            tmp_path / "s.mkv", seconds=4.0, container="matroska", start_s=3.2
+        ),
+        "two_streams": lambda: make_clip(tmp_path / "t.mkv", seconds=3.0, n_audio=2),
+        "layout_change": lambda: _joined_ts(tmp_path),
+        "silent": lambda: make_clip(tmp_path / "n.mp4", seconds=3.0, audio_rate=None),
+    }[kind]()
+    feats = featurize_episode(clip, "e", tmp_path / "e.h5", backbone, FP)
+    steps, one_pass = decode(clip, FP.fps, FP.window_s, FP.frame_size, FP.audio_sr)
+    n = len(steps)
+    expected = step_audio_features(one_pass.audio, FP.audio_sr, FP.fps, n, FP.n_mels)
+    assert feats.audio.shape == (n, 1 + FP.n_mels)
+    np.testing.assert_array_equal(feats.audio, expected)
+    assert feats.attrs["has_audio"] == (one_pass.audio is not None and one_pass.audio.size > 0)
+    assert feats.attrs["audio_note"] == one_pass.audio_note
+    assert feats.attrs["has_audio"] == (kind != "silent")
+
+
+def test_a_failing_video_stops_the_audio_thread_and_reports_the_video(tmp_path, backbone):
+    """The video's error is the one reported, and no audio thread outlives the episode."""
+    import threading
+
+    from introdetect.media import MediaError
+
+    src = make_clip(tmp_path / "u.mkv", seconds=20.0, size=(32, 24))
+    bad = tmp_path / "unknown_codec.mkv"
+    bad.write_bytes(src.read_bytes().replace(b"V_MPEG4/ISO/AVC", b"V_QQQQQ/ISO/AVC"))
+    before = threading.active_count()
+    with pytest.raises(MediaError, match="unknown_codec.mkv: no decoder for the video"):
+        featurize_episode(bad, "u", tmp_path / "u.h5", backbone, FP)
+    assert threading.active_count() == before and not (tmp_path / "u.h5").exists()
+
+
 @pytest.mark.logs_errors
 def test_featurize_many_skips_current_and_records_failures(tmp_path, backbone):
     good = make_clip(tmp_path / "v" / "a.mp4")

@@ -458,30 +458,37 @@ class AudioPass:
     samples: int  # mono samples at the requested rate handed to the sink (from time 0)
     duration_s: float  # the container's duration, capped at the window
     note: str  # which stream, or why there is no audio
+    corrupt_packets: int = 0  # audio packets that could not be decoded (skipped)
 
 
 def decode_audio(
-    path: str | Path, sr: int, window_s: float, sink: Callable[[np.ndarray], None]
+    path: str | Path,
+    sr: int,
+    window_s: float,
+    sink: Callable[[np.ndarray], None],
+    stop: threading.Event | None = None,
 ) -> AudioPass:
     """Only the audio of the analysis window, on the player's timeline (as
     :class:`EpisodeDecoder` hands it over): the video packets are demuxed past, never
-    decoded, so this runs at hundreds of times realtime. Corrupt packets are skipped."""
+    decoded, so this runs at hundreds of times realtime. Corrupt packets are skipped.
+    Once ``stop`` is set it returns early (what it handed over so far)."""
     with open_container(path) as container:
         stream, note = pick_audio_stream(container)
         dur = float(container.duration) / 1e6 if container.duration else window_s
         if stream is None:
             return AudioPass(0, min(dur, window_s), "no audio stream")
         pump = AudioPump(playback_start(container), sr, window_s, sink)
-        guard = CorruptPacketGuard(Path(path), 20, DecodeStats())
+        stats = DecodeStats()
+        guard = CorruptPacketGuard(Path(path), 20, stats)
         try:
             for packet in container.demux(stream):
                 for frame in guard.decode(packet):
                     pump.push(frame)
-                if pump.done:
+                if pump.done or (stop is not None and stop.is_set()):
                     break
         except av.error.FFmpegError as e:
             raise MediaError(f"{show_path(path)}: audio decode failed ({e})") from e
-        return AudioPass(pump.finish(), min(dur, window_s), note)
+        return AudioPass(pump.finish(), min(dur, window_s), note, stats.corrupt_packets)
 
 
 def decode_audio_span(path: str | Path, sr: int, start_s: float, end_s: float) -> np.ndarray:

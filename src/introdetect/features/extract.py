@@ -1,8 +1,10 @@
 """Featurize episodes: one decode pass each -> ResNet18 + audio features -> HDF5 store.
 
 Decoding runs in a background thread (PyAV releases the GIL) and hands batches of sampled
-frames to the network in the calling thread, so decode and inference overlap. Frames are
-streamed: memory holds one batch, not the episode. A failing episode is recorded in
+frames to the network in the calling thread, so decode and inference overlap; the audio is
+decoded in a third thread (:class:`AudioThread`). On the CPU the decoder and the int8
+network get half the cores each (:func:`decoder_threads`). Frames are streamed: memory
+holds one batch, not the episode. A failing episode is recorded in
 ``errors.json`` and the others go on.
 """
 
@@ -30,11 +32,13 @@ from introdetect.features.frames import DeviceFrames
 from introdetect.features.visual import Backbone, backbone_for
 from introdetect.fileio import clean_stale_temps, write_json
 from introdetect.media import (
+    AudioPass,
     DecodeOptions,
     DecodeStats,
     EpisodeDecoder,
     MediaError,
     cpu_cores,
+    decode_audio,
     frame_to_rgb,
     show_path,
 )
@@ -55,8 +59,9 @@ _DONE = object()
 
 @dataclass
 class Timing:
-    """Seconds spent per part. Decode, resize and audio run in the decode thread, network
-    and write in the calling one; ``decode_wait`` is how long the network sat idle."""
+    """Seconds spent per part. Decode and resize run in the decode thread, audio in its own
+    (:class:`AudioThread`), network and write in the calling one; ``decode_wait`` is how
+    long the network sat idle."""
 
     decode: float = 0.0
     resize: float = 0.0
@@ -209,29 +214,68 @@ def network_batch(fp: FeatureParams, on_gpu: bool) -> int:
     return fp.batch_size if on_gpu else min(fp.batch_size, CPU_BATCH)
 
 
-def featurize_episode(
-    video: str | Path,
-    episode_id: str,
-    out_path: str | Path,
+class AudioThread:
+    """An episode's audio decoded (:func:`decode_audio`: its own demuxer, no video decoded)
+    into a :class:`StepAudio` in a thread of its own, beside the video's decode thread and
+    the network: on a small machine the decode thread is the critical path, and the audio
+    (a fifth of its work at 360p) runs on the core the network leaves idle. The samples are
+    those the one-pass decoder handed over (same stream, timeline and resampler)."""
+
+    def __init__(self, video: Path, fp: FeatureParams) -> None:
+        self.video, self.fp = video, fp
+        self.acc = StepAudio(fp.audio_sr, fp.fps, fp.n_mels)
+        self.stop = threading.Event()
+        self.seconds = 0.0
+        self._result: AudioPass | BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            self._result = decode_audio(
+                self.video, self.fp.audio_sr, self.fp.window_s, self.acc.push, self.stop
+            )
+        except BaseException as e:  # re-raised by join()
+            self._result = e
+        self.seconds = time.perf_counter() - t0
+
+    def join(self) -> AudioPass:
+        """Wait for the audio; its error, if it failed."""
+        self._thread.join()
+        if isinstance(self._result, BaseException):
+            raise self._result
+        assert self._result is not None
+        return self._result
+
+    def abort(self) -> None:
+        """Stop early and wait (the video failed: its error is the one to report)."""
+        self.stop.set()
+        self._thread.join()
+
+
+@dataclass
+class VideoPass:
+    """What :func:`_embed_video` made and saw."""
+
+    visual: np.ndarray  # float16 [T, 512]
+    stats: DecodeStats
+    skip_nonref_used: bool
+    reused: int  # steps that reused the previous embedding (``reuse_static``)
+    decoder: str  # "nvdec" (frames stayed on the GPU) or "cpu"
+
+
+def _embed_video(
+    video: Path,
     backbone: Backbone,
     fp: FeatureParams,
-    timing: Timing | None = None,
-    fingerprint: str | None = None,
-    decode_threads: int = 0,
-) -> EpisodeFeatures:
-    """Decode ``video`` once and write its feature file to ``out_path``.
-
-    With ``features.skip_nonref`` the decoder drops non-reference frames; when that moves a
-    sample more than a quarter step (sparse reference frames), the episode is decoded again
-    with every frame, so the sampling error stays below a quarter step either way.
-    ``decode_threads`` caps the decoder's threads (0: FFmpeg's choice, one per core)."""
-    fp = with_int8(fp, backbone.int8)  # what the file records
-    timing = timing if timing is not None else Timing()
-    t0 = time.perf_counter()
-    video = Path(video)
+    timing: Timing,
+    decode_threads: int,
+) -> VideoPass:
+    """The video's embeddings, in one decode pass (two when skipping non-reference frames
+    put samples more than a quarter step off)."""
     on_gpu = backbone.device.type == "cuda"
     for skip in dict.fromkeys((fp.skip_nonref, False)):  # at most two passes
-        audio_acc = StepAudio(fp.audio_sr, fp.fps, fp.n_mels)  # fed while decoding
         convert = DeviceFrames(backbone.device) if on_gpu else frame_to_rgb
         opts = DecodeOptions(
             fp.fps,
@@ -246,7 +290,7 @@ def featurize_episode(
             decode_threads=decode_threads,
         )
         reuse = StaticReuse() if fp.reuse_static else None
-        with EpisodeDecoder(video, opts, audio_sink=audio_acc.push, convert=convert) as dec:
+        with EpisodeDecoder(video, opts, convert=convert) as dec:
             visual = embed_steps(dec, backbone, network_batch(fp, on_gpu), timing, reuse)
         stats = dec.stats
         timing.add_decode(stats)
@@ -262,28 +306,66 @@ def featurize_episode(
     n = stats.n_steps
     if visual.shape[0] != n:  # cannot happen unless the sampler is broken
         raise MediaError(f"{show_path(video)}: sampled {visual.shape[0]} frames for {n} steps")
+    decoder = "nvdec" if on_gpu and convert.on_device else "cpu"
+    return VideoPass(visual, stats, skip, reuse.reused if reuse is not None else 0, decoder)
+
+
+def featurize_episode(
+    video: str | Path,
+    episode_id: str,
+    out_path: str | Path,
+    backbone: Backbone,
+    fp: FeatureParams,
+    timing: Timing | None = None,
+    fingerprint: str | None = None,
+    decode_threads: int | None = None,
+) -> EpisodeFeatures:
+    """Decode ``video`` once and write its feature file to ``out_path``: the pictures in
+    one thread (:func:`_embed_video`, the network in this one), the audio in another
+    (:class:`AudioThread`).
+
+    With ``features.skip_nonref`` the decoder drops non-reference frames; when that moves a
+    sample more than a quarter step (sparse reference frames), the episode is decoded again
+    with every frame, so the sampling error stays below a quarter step either way.
+    ``decode_threads`` caps the decoder's threads (0: FFmpeg's choice, one per core; None:
+    :func:`decoder_threads`)."""
+    fp = with_int8(fp, backbone.int8)  # what the file records
+    if decode_threads is None:
+        decode_threads = decoder_threads(backbone)
+    timing = timing if timing is not None else Timing()
+    t0 = time.perf_counter()
+    video = Path(video)
+    sound = AudioThread(video, fp)
+    try:
+        seen = _embed_video(video, backbone, fp, timing, decode_threads)
+    except BaseException:
+        sound.abort()
+        raise
+    heard = sound.join()
+    timing.audio += sound.seconds
+    stats, n = seen.stats, seen.stats.n_steps
     ta = time.perf_counter()
-    audio = audio_acc.finish(n)
+    audio = sound.acc.finish(n)
     timing.audio += time.perf_counter() - ta
     stat = video.stat()
     attrs = feature_config(fp, backbone.weights_id) | {
         "episode_id": episode_id,
         "duration_s": float(stats.duration_s),
-        "has_audio": stats.audio_samples > 0,
-        "audio_note": stats.audio_note,
+        "has_audio": heard.samples > 0,
+        "audio_note": heard.note,
         "precision": backbone.precision,
         "engine": backbone.engine,
-        "reused_steps": reuse.reused if reuse is not None else 0,
+        "reused_steps": seen.reused,
         "source_path": show_path(video),
         "source_size": int(stat.st_size),
         "source_mtime": float(stat.st_mtime),
         "source_fingerprint": fingerprint or source_fingerprint(video),
-        "corrupt_packets": int(stats.corrupt_packets),
+        "corrupt_packets": int(stats.corrupt_packets + heard.corrupt_packets),
         "sample_err_max_s": float(stats.sample_err_max_s),
-        "skip_nonref_used": bool(skip),
-        "decoder": "nvdec" if on_gpu and convert.on_device else "cpu",
+        "skip_nonref_used": seen.skip_nonref_used,
+        "decoder": seen.decoder,
     }
-    feats = EpisodeFeatures(visual, audio, (np.arange(n) / fp.fps).astype(np.float32), attrs)
+    feats = EpisodeFeatures(seen.visual, audio, (np.arange(n) / fp.fps).astype(np.float32), attrs)
     _write(out_path, feats, timing)
     timing.total += time.perf_counter() - t0
     return feats
@@ -322,7 +404,9 @@ Job = tuple[str, Path, Path, str]
 Outcome = tuple[str, str | None, Timing]
 
 
-def _one(job: Job, backbone: Backbone, fp: FeatureParams, decode_threads: int = 0) -> Outcome:
+def _one(
+    job: Job, backbone: Backbone, fp: FeatureParams, decode_threads: int | None = None
+) -> Outcome:
     """Featurize one episode; never raises for bad media or a failed write."""
     eid, video, out, fingerprint = job
     timing = Timing()
@@ -345,10 +429,22 @@ def _one(job: Job, backbone: Backbone, fp: FeatureParams, decode_threads: int = 
 
 
 def torch_threads(workers: int) -> int:
-    """Torch threads per featurizing process: its share of the cores. Measured on 2 cores
-    (benchmarks/featurize_bench.py --threads): 2 threads beat 1 by ~20 % even though
-    the decoder's threads share those cores, as decode waits are short and overlap."""
+    """Torch threads per featurizing process: its share of the cores (the fp32 network
+    uses them all; the int8 one half: :func:`introdetect.features.visual.network_threads`)."""
     return max(1, cpu_cores() // max(1, workers))
+
+
+def decoder_threads(backbone: Backbone, cores: int | None = None) -> int:
+    """The video decoder's threads in a featurizing process with ``cores`` cores (default:
+    the machine's). With NVDEC as before: the process's share of the cores when several
+    share the machine, else FFmpeg's choice (0). On the CPU half of them, beside the
+    network and the audio thread. Measured on 2 cores (``/ pure decode``, median of 7,
+    int8 network on one thread): 640x360 1.16 with one decoder thread, 1.36 with FFmpeg's
+    choice (3 threads), 1.37 with 2; 1920x1080 0.88 / 0.83 / 0.92. The fp32 network at
+    640x360 (3 rounds): 2.10 against 2.32."""
+    if backbone.device.type == "cuda":
+        return cores or 0
+    return max(1, (cores or cpu_cores()) // 2)
 
 
 def resolve_workers(fp: FeatureParams, device: torch.device) -> int:
@@ -370,12 +466,12 @@ def _worker_init(fp: FeatureParams, threads: int) -> None:
     torch.set_num_threads(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _WORKER["backbone"] = backbone_for(fp)
-    _WORKER["threads"] = threads  # the decoder gets the same share of the cores
+    _WORKER["decode_threads"] = decoder_threads(_WORKER["backbone"], threads)
 
 
 def _worker_job(args: tuple[Job, FeatureParams]) -> Outcome:
     job, fp = args
-    return _one(job, _WORKER["backbone"], fp, _WORKER["threads"])
+    return _one(job, _WORKER["backbone"], fp, _WORKER["decode_threads"])
 
 
 def _run_parallel(jobs: list[Job], fp: FeatureParams):
@@ -519,8 +615,8 @@ def featurize_many(
     except OSError as e:  # a read-only cache still serves what it holds
         log.warning("%s: cannot write errors.json (%s)", out_dir, describe_os_error(e))
     log.info(
-        "featurize %s: %d done, %d reused, %d failed; decode %.1fs resize %.1fs audio %.1fs "
-        "(decode thread), network %.1fs write %.1fs, network idle %.1fs",
+        "featurize %s: %d done, %d reused, %d failed; decode %.1fs resize %.1fs (decode "
+        "thread), audio %.1fs (its own), network %.1fs write %.1fs, network idle %.1fs",
         out_dir,
         len(summary.done),
         len(summary.skipped),
