@@ -40,12 +40,7 @@ import numpy as np
 import torch
 
 from introdetect.features.audio import step_audio_features
-from introdetect.features.extract import (
-    Timing,
-    decoder_threads,
-    featurize_episode,
-    featurize_many,
-)
+from introdetect.features.extract import Timing, featurize_episode, featurize_many
 from introdetect.features.frames import DeviceFrames
 from introdetect.features.visual import Backbone, backbone_for, load_backbone
 from introdetect.media import DecodeOptions, EpisodeDecoder, open_container
@@ -172,8 +167,7 @@ def device_tables(
     base = rows[0][1][0]
     print(
         f"\n### {backbone.device} (precision {backbone.precision}, network threads "
-        f"{backbone.threads}, decoder {attrs['decoder']} with "
-        f"{decoder_threads(backbone) or 'auto'} threads, skip_nonref "
+        f"{backbone.threads} in {backbone.lanes} lane(s), decoder {attrs['decoder']}, skip_nonref "
         f"{fp.skip_nonref}, skip_loop_filter {fp.skip_loop_filter}, frame_size "
         f"{fp.frame_size}): {media_s:.1f} s of video; median of {max(1, repeat)} runs\n"
     )

@@ -269,3 +269,17 @@ def test_nvdec_frames_stay_on_the_gpu(tmp_path):
     assert conv.on_device == 10 and conv.via_host == 0
     steps, _ = _decode(clip, size=64, hwaccel="cuda", convert=conv)
     assert len(steps) == 4 and all(t.is_cuda for t in steps.values())
+
+
+def test_sd_sources_are_decoded_on_half_the_cores(tmp_path):
+    """SD frames: half the cores (frame threads cost more than they give on small frames);
+    larger ones and an explicit thread count: as asked (0 is FFmpeg's own choice)."""
+    from introdetect.media import DecodeOptions, EpisodeDecoder, cpu_cores
+
+    sd = make_clip(tmp_path / "sd.mp4", seconds=1.0, size=(64, 48), audio_rate=None)
+    hd = make_clip(tmp_path / "hd.mp4", seconds=1.0, size=(800, 608), audio_rate=None)
+    for path, threads, expected in ((sd, 0, max(1, cpu_cores() // 2)), (hd, 0, 0), (sd, 3, 3)):
+        opts = DecodeOptions(2.0, 600.0, 32, 16000, decode_threads=threads)
+        with EpisodeDecoder(path, opts) as dec:
+            assert dec.video.thread_count == expected, (path.name, threads)
+            assert len(list(dec.steps())) == 2

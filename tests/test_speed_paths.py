@@ -9,6 +9,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import av
@@ -24,7 +26,6 @@ from introdetect.features.visual import (
     WeightsError,
     graph_key,
     load_backbone,
-    network_threads,
     openvino_available,
     ort_available,
     resolve_int8,
@@ -312,11 +313,9 @@ def test_int8_network_is_faithful_cached_and_its_features_never_mix_with_fp32(
     q = load_backbone("random", "cpu", "auto", "auto", int8=True)
     ref = load_backbone("random", "cpu", "fp32", "onnxruntime")
     assert (q.precision, q.engine, q.int8, ref.int8) == ("int8", "openvino", True, False)
-    # the int8 network leaves half the cores to the decoder; fp32 keeps them all
-    assert (q.threads, ref.threads) == (
-        network_threads(torch.get_num_threads(), True),
-        torch.get_num_threads(),
-    )
+    # the int8 network runs two batches at once on a share of the cores each (two lanes)
+    threads = torch.get_num_threads()
+    assert (q.threads, q.lanes, ref.lanes) == (threads, 2 if threads >= 2 else 1, 1)
     assert sorted(p.name for p in (tmp_path / "onnx").glob("*.onnx")) == sorted(
         f"resnet18-{graph_key('random-seed0', int8)}.onnx" for int8 in (False, True)
     )
@@ -365,14 +364,49 @@ def test_int8_auto_is_int8_only_where_the_network_runs_on_the_cpu() -> None:
         feature_config(FeatureParams(), "random-seed0")
 
 
-def test_cores_are_split_between_decoder_and_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """On the CPU the int8 network and the video decoder get half the cores each (the audio
-    has its own thread); the fp32 network, the critical path, gets them all."""
-    from introdetect.features import extract
+class _LaneNet:
+    """A stand-in network with ``lanes`` lanes: each frame's embedding is its mean grey
+    level; batches finish out of order (a random sleep), and batch ``fail_at`` fails."""
 
-    monkeypatch.setattr(extract, "cpu_cores", lambda: 2)
-    bb = load_backbone("random", "cpu", "fp32")
-    assert extract.decoder_threads(bb) == 1  # FFmpeg's own choice would be 3 on 2 cores
-    assert (extract.decoder_threads(bb, 8), extract.decoder_threads(bb, 1)) == (4, 1)
-    assert [network_threads(n, True) for n in (1, 2, 3, 16)] == [1, 1, 1, 8]
-    assert [network_threads(n, False) for n in (1, 2, 16)] == [1, 2, 16]
+    def __init__(self, lanes: int, fail_at: int | None = None) -> None:
+        self.lanes, self.fail_at, self.calls = lanes, fail_at, 0
+        self.rng = np.random.default_rng(0)
+
+    def embed(self, frames: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise RuntimeError("network broke")
+        time.sleep(float(self.rng.uniform(0, 0.02)))
+        return np.repeat(frames.reshape(len(frames), -1).mean(1, keepdims=True), 512, 1)
+
+
+@pytest.mark.parametrize("reuse", [False, True])
+def test_network_lanes_keep_the_steps_in_order(tmp_path: Path, reuse: bool) -> None:
+    """Two lanes embedding batches at once give exactly what one lane gives, in step
+    order, with and without still-frame reuse (decided in the decode thread)."""
+    from introdetect.features.extract import StaticReuse, Timing, embed_steps
+    from introdetect.media import DecodeOptions, EpisodeDecoder
+
+    clip = make_clip(tmp_path / "c.mp4", seconds=12.0, size=(64, 48))  # grey = 10 x second
+    out = []
+    for lanes in (1, 2):
+        with EpisodeDecoder(clip, DecodeOptions(4.0, 600.0, 32, 16000)) as dec:
+            rs = StaticReuse() if reuse else None
+            out.append(embed_steps(dec, _LaneNet(lanes), 3, Timing(), rs))
+    assert out[0].shape == (48, 512) and np.array_equal(out[0], out[1])
+    expected = 10 * np.floor((np.arange(48) + 0.5) / 4)
+    assert np.abs(out[1][:, 0].astype(np.float32) - expected).max() < 3
+
+
+def test_a_failing_network_lane_stops_the_decoder_and_the_other_lane(tmp_path: Path) -> None:
+    from introdetect.features.extract import Timing, embed_steps
+    from introdetect.media import DecodeOptions, EpisodeDecoder
+
+    clip = make_clip(tmp_path / "c.mp4", seconds=12.0, size=(64, 48))
+    before = threading.active_count()
+    with (
+        EpisodeDecoder(clip, DecodeOptions(4.0, 600.0, 32, 16000)) as dec,
+        pytest.raises(RuntimeError, match="network broke"),
+    ):
+        embed_steps(dec, _LaneNet(2, fail_at=3), 2, Timing())
+    assert threading.active_count() == before

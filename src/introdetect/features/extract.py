@@ -2,9 +2,9 @@
 
 Decoding runs in a background thread (PyAV releases the GIL) and hands batches of sampled
 frames to the network in the calling thread, so decode and inference overlap; the audio is
-decoded in a third thread (:class:`AudioThread`). On the CPU the decoder and the int8
-network get half the cores each (:func:`decoder_threads`). Frames are streamed: memory
-holds one batch, not the episode. A failing episode is recorded in
+decoded in a third thread (:class:`AudioThread`), and the int8 network embeds two batches
+at once when the decoder is ahead (:func:`embed_steps`). Frames are streamed: memory holds
+a few batches, not the episode. A failing episode is recorded in
 ``errors.json`` and the others go on.
 """
 
@@ -96,19 +96,34 @@ def _put(q: queue.Queue, item: Any, stop: threading.Event) -> None:
             continue
 
 
-def _producer(steps: Iterator, batch: int, q: queue.Queue, stop: threading.Event) -> None:
-    """Decode thread: batches of sampled frames into ``q``, then ``_DONE`` (or the error)."""
+def _producer(
+    steps: Iterator,
+    batch: int,
+    q: queue.Queue,
+    stop: threading.Event,
+    reuse: StaticReuse | None,
+) -> None:
+    """Decode thread: ``(index, frames, fresh)`` batches of sampled frames into ``q`` (with
+    ``reuse``, ``fresh`` holds the indices of the frames that need the network, else None),
+    then ``_DONE`` (or the error)."""
     frames: list[Any] = []
+    k = 0
+
+    def hand_over() -> None:
+        nonlocal k, frames
+        stacked = _stack(frames)
+        _put(q, (k, stacked, reuse.fresh(stacked) if reuse is not None else None), stop)
+        k, frames = k + 1, []
+
     try:
         for _, img in steps:
             if stop.is_set():
                 return
             frames.append(img)
             if len(frames) == batch:
-                _put(q, _stack(frames), stop)
-                frames = []
+                hand_over()
         if frames:
-            _put(q, _stack(frames), stop)
+            hand_over()
         _put(q, _DONE, stop)
     except BaseException as e:  # handed to the consumer, which re-raises it
         _put(q, e, stop)
@@ -147,6 +162,19 @@ class StaticReuse:
         return np.asarray(keep, np.int64)
 
 
+def _fill(emb: np.ndarray | None, fresh: np.ndarray, n: int, last: np.ndarray | None) -> np.ndarray:
+    """A batch's ``n`` embeddings from those of its ``fresh`` frames: every other frame
+    repeats the embedding before it (``last``: the previous batch's last one)."""
+    out = np.empty((n, EMBED_DIM), np.float16)
+    k, cur = -1, last
+    for i in range(n):
+        if k + 1 < fresh.size and fresh[k + 1] == i:
+            k += 1
+            cur = emb[k]
+        out[i] = cur
+    return out
+
+
 def embed_batch(
     batch: Any, backbone: Backbone, reuse: StaticReuse | None, last: np.ndarray | None
 ) -> np.ndarray:
@@ -156,14 +184,45 @@ def embed_batch(
         return backbone.embed(batch).astype(np.float16)
     idx = reuse.fresh(batch)
     emb = backbone.embed(batch[idx]).astype(np.float16) if idx.size else None
-    out = np.empty((len(batch), EMBED_DIM), np.float16)
-    k, cur = -1, last
-    for i in range(len(batch)):
-        if k + 1 < idx.size and idx[k + 1] == i:
-            k += 1
-            cur = emb[k]
-        out[i] = cur
-    return out
+    return _fill(emb, idx, len(batch), last)
+
+
+def _lane(
+    q: queue.Queue, backbone: Backbone, done: dict[int, Any], timing: Timing, stop: threading.Event
+) -> None:
+    """One network lane: batches from ``q`` through the network into ``done`` (by index)
+    until ``_DONE``; an error (the decoder's, handed over in ``q``, or the network's) goes to
+    ``done[-1]`` and sets ``stop`` for the decode thread and the other lanes."""
+    perf = time.perf_counter
+    while not stop.is_set():
+        tw = perf()
+        try:
+            item = q.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        finally:
+            timing.decode_wait += perf() - tw
+        if item is _DONE:
+            q.put_nowait(_DONE)  # for the next lane (room: _DONE was the last item)
+            return
+        if isinstance(item, BaseException):
+            done.setdefault(-1, item)
+            stop.set()
+            return
+        k, frames, fresh = item
+        tn = perf()
+        try:
+            if fresh is None:
+                done[k] = backbone.embed(frames).astype(np.float16)
+            else:
+                emb = backbone.embed(frames[fresh]).astype(np.float16) if fresh.size else None
+                done[k] = (emb, fresh, len(frames))
+        except BaseException as e:
+            done.setdefault(-1, e)
+            stop.set()
+            return
+        finally:
+            timing.network += perf() - tn
 
 
 def embed_steps(
@@ -174,31 +233,49 @@ def embed_steps(
     reuse: StaticReuse | None = None,
 ) -> np.ndarray:
     """Decode in a background thread (PyAV releases the GIL) while the network embeds the
-    previous batch here: ``[T, 512] float16``. With ``reuse``, frames that did not change
-    since the last embedded one skip the network. Whatever goes wrong on either side, the
-    thread is stopped and joined before this returns or raises."""
+    batches already decoded: ``[T, 512] float16``. The network runs in this thread and, for
+    a network of several lanes (OpenVINO: two), in as many more: one batch at a time while
+    the decoder is the slower side, two at once when the network is. With ``reuse``,
+    frames that did not change since the last embedded one skip the network (the decode
+    thread decides). Whatever goes wrong on any side, the threads are stopped and joined
+    before this returns or raises; ``timing``'s network and wait add up over the lanes."""
     q: queue.Queue = queue.Queue(maxsize=4)
     stop = threading.Event()
-    th = threading.Thread(target=_producer, args=(decoder.steps(), batch, q, stop), daemon=True)
+    th = threading.Thread(
+        target=_producer, args=(decoder.steps(), batch, q, stop, reuse), daemon=True
+    )
+    done: dict[int, Any] = {}
+    lanes = [Timing() for _ in range(max(1, backbone.lanes))]
+    extra = [
+        threading.Thread(target=_lane, args=(q, backbone, done, t, stop), daemon=True)
+        for t in lanes[1:]
+    ]
     th.start()
-    chunks: list[np.ndarray] = []
     try:
-        while True:
-            tw = time.perf_counter()
-            item = q.get()
-            timing.decode_wait += time.perf_counter() - tw
-            if item is _DONE:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            tn = time.perf_counter()
-            chunks.append(embed_batch(item, backbone, reuse, chunks[-1][-1] if chunks else None))
-            timing.network += time.perf_counter() - tn
+        for lane in extra:
+            lane.start()
+        _lane(q, backbone, done, lanes[0], stop)
+        for lane in extra:
+            lane.join()
     finally:
         stop.set()
+        for lane in extra:
+            if lane.is_alive():
+                lane.join()
         while not q.empty():  # unblock a producer waiting to put
             q.get_nowait()
         th.join()
+        for t in lanes:
+            timing.network += t.network
+            timing.decode_wait += t.decode_wait
+    if -1 in done:
+        raise done[-1]
+    chunks: list[np.ndarray] = []
+    for k in range(len(done)):
+        item = done[k]
+        if isinstance(item, tuple):  # (fresh embeddings, their indices, batch size)
+            item = _fill(*item, chunks[-1][-1] if chunks else None)
+        chunks.append(item)
     return np.concatenate(chunks) if chunks else np.zeros((0, EMBED_DIM), np.float16)
 
 
@@ -318,7 +395,7 @@ def featurize_episode(
     fp: FeatureParams,
     timing: Timing | None = None,
     fingerprint: str | None = None,
-    decode_threads: int | None = None,
+    decode_threads: int = 0,
 ) -> EpisodeFeatures:
     """Decode ``video`` once and write its feature file to ``out_path``: the pictures in
     one thread (:func:`_embed_video`, the network in this one), the audio in another
@@ -327,11 +404,8 @@ def featurize_episode(
     With ``features.skip_nonref`` the decoder drops non-reference frames; when that moves a
     sample more than a quarter step (sparse reference frames), the episode is decoded again
     with every frame, so the sampling error stays below a quarter step either way.
-    ``decode_threads`` caps the decoder's threads (0: FFmpeg's choice, one per core; None:
-    :func:`decoder_threads`)."""
+    ``decode_threads`` caps the decoder's threads (0: FFmpeg's choice, one per core)."""
     fp = with_int8(fp, backbone.int8)  # what the file records
-    if decode_threads is None:
-        decode_threads = decoder_threads(backbone)
     timing = timing if timing is not None else Timing()
     t0 = time.perf_counter()
     video = Path(video)
@@ -404,9 +478,7 @@ Job = tuple[str, Path, Path, str]
 Outcome = tuple[str, str | None, Timing]
 
 
-def _one(
-    job: Job, backbone: Backbone, fp: FeatureParams, decode_threads: int | None = None
-) -> Outcome:
+def _one(job: Job, backbone: Backbone, fp: FeatureParams, decode_threads: int = 0) -> Outcome:
     """Featurize one episode; never raises for bad media or a failed write."""
     eid, video, out, fingerprint = job
     timing = Timing()
@@ -429,22 +501,11 @@ def _one(
 
 
 def torch_threads(workers: int) -> int:
-    """Torch threads per featurizing process: its share of the cores (the fp32 network
-    uses them all; the int8 one half: :func:`introdetect.features.visual.network_threads`)."""
+    """Torch threads per featurizing process: its share of the cores (the CPU network's
+    threads; the int8 one splits them between its two lanes). Measured on 2 cores
+    (benchmarks/featurize_bench.py --threads): 2 threads beat 1 by ~20 % even though
+    the decoder's threads share those cores, as decode waits are short and overlap."""
     return max(1, cpu_cores() // max(1, workers))
-
-
-def decoder_threads(backbone: Backbone, cores: int | None = None) -> int:
-    """The video decoder's threads in a featurizing process with ``cores`` cores (default:
-    the machine's). With NVDEC as before: the process's share of the cores when several
-    share the machine, else FFmpeg's choice (0). On the CPU half of them, beside the
-    network and the audio thread. Measured on 2 cores (``/ pure decode``, median of 7,
-    int8 network on one thread): 640x360 1.16 with one decoder thread, 1.36 with FFmpeg's
-    choice (3 threads), 1.37 with 2; 1920x1080 0.88 / 0.83 / 0.92. The fp32 network at
-    640x360 (3 rounds): 2.10 against 2.32."""
-    if backbone.device.type == "cuda":
-        return cores or 0
-    return max(1, (cores or cpu_cores()) // 2)
 
 
 def resolve_workers(fp: FeatureParams, device: torch.device) -> int:
@@ -466,12 +527,12 @@ def _worker_init(fp: FeatureParams, threads: int) -> None:
     torch.set_num_threads(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _WORKER["backbone"] = backbone_for(fp)
-    _WORKER["decode_threads"] = decoder_threads(_WORKER["backbone"], threads)
+    _WORKER["threads"] = threads  # the decoder gets the same share of the cores
 
 
 def _worker_job(args: tuple[Job, FeatureParams]) -> Outcome:
     job, fp = args
-    return _one(job, _WORKER["backbone"], fp, _WORKER["decode_threads"])
+    return _one(job, _WORKER["backbone"], fp, _WORKER["threads"])
 
 
 def _run_parallel(jobs: list[Job], fp: FeatureParams):

@@ -43,8 +43,8 @@ import hashlib
 import io
 import logging
 import os
+import queue
 import socket
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -244,32 +244,47 @@ def _ort_run(graph: bytes, threads: int) -> Callable[[np.ndarray], np.ndarray]:
     return lambda frames: session.run(None, {"frames": frames})[0]
 
 
-def _openvino_run(graph: bytes, threads: int) -> Callable[[np.ndarray], np.ndarray]:
+# Concurrent inferences of the OpenVINO network ("streams"), each on threads // LANES of the
+# cores: one batch in flight uses half the cores (the decode thread has the other half when
+# it is the critical path), two use them all (when the network is). On 2 cores, 224 px int8:
+# ~7.8 ms a frame with one request in flight, ~4.6 with two.
+LANES = 2
+
+
+def _openvino_run(graph: bytes, threads: int) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
+    """An OpenVINO CPU runner of ``graph`` that up to ``lanes`` threads may call at once
+    (one infer request each), and that number of lanes."""
     import openvino as ov
 
+    lanes = LANES if threads >= LANES else 1
     core = ov.Core()
     compiled = core.compile_model(
         core.read_model(model=graph),
         "CPU",
-        {"INFERENCE_NUM_THREADS": max(1, threads), "PERFORMANCE_HINT": "LATENCY"},
+        {"INFERENCE_NUM_THREADS": max(1, threads), "NUM_STREAMS": lanes},
     )
-    request = compiled.create_infer_request()
-    lock = threading.Lock()  # one request, reused: its output buffer too, hence the copy
+    free: queue.Queue = queue.Queue()
+    for _ in range(lanes):
+        free.put(compiled.create_infer_request())
 
     def run(frames: np.ndarray) -> np.ndarray:
-        with lock:
+        request = free.get()  # a request is reused, its output buffer too: hence the copy
+        try:
             return np.array(request.infer({0: frames})[0], np.float32, copy=True)
+        finally:
+            free.put(request)
 
-    return run
+    return run, lanes
 
 
-def _runner(graph: bytes, threads: int, int8: bool) -> tuple[Callable, str]:
-    """What runs ``graph``, and its name: OpenVINO the int8 graph (twice onnxruntime's
-    speed on it; the two round differently, centred cosine ~0.98, so one runtime makes
-    int8 features), onnxruntime the fp32 one."""
+def _runner(graph: bytes, threads: int, int8: bool) -> tuple[Callable, str, int]:
+    """What runs ``graph``, its name and how many callers it serves at once: OpenVINO the
+    int8 graph (twice onnxruntime's speed on it; the two round differently, centred cosine
+    ~0.98, so one runtime makes int8 features), onnxruntime the fp32 one."""
     if int8:
-        return _openvino_run(graph, threads), "openvino"
-    return _ort_run(graph, threads), "onnxruntime"
+        run, lanes = _openvino_run(graph, threads)
+        return run, "openvino", lanes
+    return _ort_run(graph, threads), "onnxruntime", 1
 
 
 def _graph_path(key: str) -> Path:
@@ -288,7 +303,7 @@ class OnnxNetwork:
     _exported: dict[str, bytes] = {}  # graph_key -> ONNX bytes (this process)
 
     def __init__(self, graph: bytes, threads: int, int8: bool) -> None:
-        self._run, self.engine = _runner(graph, threads, int8)
+        self._run, self.engine, self.lanes = _runner(graph, threads, int8)
         self.threads = threads
 
     @classmethod
@@ -371,6 +386,11 @@ class Backbone:
     def threads(self) -> int:
         """CPU threads the network runs on (a GPU's network: torch's, for its host side)."""
         return self.graph.threads if self.graph is not None else torch.get_num_threads()
+
+    @property
+    def lanes(self) -> int:
+        """Batches :meth:`embed` runs at once when called from that many threads."""
+        return self.graph.lanes if self.graph is not None else 1
 
     def embed(self, frames: np.ndarray | torch.Tensor) -> np.ndarray:
         """``frames`` uint8 [N, H, W, 3] (numpy, or a tensor on any device) -> float32
@@ -530,15 +550,6 @@ def resolve_int8(int8: bool | str, device: torch.device, precision: str, engine:
     return device.type == "cpu" and engine != "torch" and precision == "auto" and usable
 
 
-def network_threads(threads: int, int8: bool) -> int:
-    """Threads for the CPU network of a process that has ``threads`` cores. The int8
-    network (OpenVINO, ~6 CPU-ms a frame) gets half: it then keeps pace with the decode
-    thread, the critical path, on the other half, and uses less CPU per frame than on all
-    of them (2 cores, 640x360, ``/ pure decode`` median of 7: 1.16 with 1 thread against
-    1.30-1.40 with 2). The fp32 network is itself the critical path and gets them all."""
-    return max(1, threads // 2) if int8 else threads
-
-
 def load_backbone(
     weights: str = "auto",
     device: str = "auto",
@@ -568,7 +579,7 @@ def load_backbone(
     else:
         dtype = pick_dtype(precision, dev)
         use_graph = pick_engine(engine, dev, dtype) == "onnxruntime"
-    threads = network_threads(torch.get_num_threads(), int8)
+    threads = torch.get_num_threads()
     known = _known_weights_id(weights) if use_graph else None
     net = OnnxNetwork.cached(known, threads, int8) if known is not None else None
     if net is not None:
