@@ -175,6 +175,25 @@ def test_featurize_audio_thread_hands_over_what_the_one_pass_decoder_does(tmp_pa
     assert feats.attrs["has_audio"] == (kind != "silent")
 
 
+def test_a_damaged_audio_track_keeps_the_episode(tmp_path, backbone, monkeypatch, caplog):
+    """Audio that stops decoding (too many corrupt packets in a row) keeps what decoded
+    before it and the episode's pictures; the note says where it stopped."""
+    from introdetect.features import extract
+    from introdetect.media import MediaError
+
+    def broken(path, sr, window_s, sink, stop=None):
+        sink(np.full(sr, 0.3, np.float32))  # one second, then the track breaks
+        raise MediaError(f"{path.name}: 20 corrupt packets in a row (invalid data)")
+
+    monkeypatch.setattr(extract, "decode_audio", broken)
+    clip = make_clip(tmp_path / "a.mp4", seconds=3.0)
+    feats = featurize_episode(clip, "a", tmp_path / "a.h5", backbone, FP)
+    assert feats.visual.shape == (6, 512) and feats.attrs["has_audio"]
+    assert feats.attrs["audio_note"] == "audio stopped at 1.0 s"
+    assert feats.audio[0, 0] > 0.2 and feats.audio[-1, 0] == 0.0  # RMS, then silence
+    assert "a.mp4: 20 corrupt packets in a row" in caplog.text
+
+
 def test_a_failing_video_stops_the_audio_thread_and_reports_the_video(tmp_path, backbone):
     """The video's error is the one reported, and no audio thread outlives the episode."""
     import threading

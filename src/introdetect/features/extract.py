@@ -318,8 +318,14 @@ class AudioThread:
         self.seconds = time.perf_counter() - t0
 
     def join(self) -> AudioPass:
-        """Wait for the audio; its error, if it failed."""
+        """Wait for the audio. A damaged audio track (:class:`MediaError`: too many corrupt
+        packets in a row) keeps what decoded before it, says so in the note and never
+        fails the episode; any other error is raised."""
         self._thread.join()
+        if isinstance(self._result, MediaError):
+            log.warning("%s; the audio after it is silence", self._result)
+            got = self.acc.samples / self.fp.audio_sr
+            return AudioPass(self.acc.samples, 0.0, f"audio stopped at {got:.1f} s")
         if isinstance(self._result, BaseException):
             raise self._result
         assert self._result is not None
