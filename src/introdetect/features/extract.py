@@ -175,16 +175,28 @@ def _fill(emb: np.ndarray | None, fresh: np.ndarray, n: int, last: np.ndarray | 
     return out
 
 
+def _network(backbone: Backbone, frames: Any, fresh: np.ndarray | None) -> Any:
+    """One batch through the network: its embeddings, or with ``fresh`` (the frames that
+    need the network) ``(their embeddings, fresh, batch size)`` for :func:`_assemble`."""
+    if fresh is None:
+        return backbone.embed(frames).astype(np.float16)
+    emb = backbone.embed(frames[fresh]).astype(np.float16) if fresh.size else None
+    return emb, fresh, len(frames)
+
+
+def _assemble(item: Any, last: np.ndarray | None) -> np.ndarray:
+    """A batch's embeddings from what :func:`_network` returned (``last``: the previous
+    batch's last embedding, repeated by a leading frame that reused it)."""
+    return _fill(*item, last) if isinstance(item, tuple) else item
+
+
 def embed_batch(
     batch: Any, backbone: Backbone, reuse: StaticReuse | None, last: np.ndarray | None
 ) -> np.ndarray:
     """Embeddings of one batch, the network run only on frames that changed; ``last`` is
     the previous batch's last embedding."""
-    if reuse is None:
-        return backbone.embed(batch).astype(np.float16)
-    idx = reuse.fresh(batch)
-    emb = backbone.embed(batch[idx]).astype(np.float16) if idx.size else None
-    return _fill(emb, idx, len(batch), last)
+    fresh = reuse.fresh(batch) if reuse is not None else None
+    return _assemble(_network(backbone, batch, fresh), last)
 
 
 def _lane(
@@ -212,11 +224,7 @@ def _lane(
         k, frames, fresh = item
         tn = perf()
         try:
-            if fresh is None:
-                done[k] = backbone.embed(frames).astype(np.float16)
-            else:
-                emb = backbone.embed(frames[fresh]).astype(np.float16) if fresh.size else None
-                done[k] = (emb, fresh, len(frames))
+            done[k] = _network(backbone, frames, fresh)
         except BaseException as e:
             done.setdefault(-1, e)
             stop.set()
@@ -272,10 +280,7 @@ def embed_steps(
         raise done[-1]
     chunks: list[np.ndarray] = []
     for k in range(len(done)):
-        item = done[k]
-        if isinstance(item, tuple):  # (fresh embeddings, their indices, batch size)
-            item = _fill(*item, chunks[-1][-1] if chunks else None)
-        chunks.append(item)
+        chunks.append(_assemble(done[k], chunks[-1][-1] if chunks else None))
     return np.concatenate(chunks) if chunks else np.zeros((0, EMBED_DIM), np.float16)
 
 
