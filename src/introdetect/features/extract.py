@@ -72,9 +72,10 @@ class Timing:
     total: float = 0.0
 
     def add_decode(self, stats: DecodeStats) -> None:
+        """The decode thread's parts (the featurize's decoder carries no audio: the audio
+        thread's time is added by :func:`featurize_episode`)."""
         self.decode += stats.decode_s
         self.resize += stats.convert_s
-        self.audio += stats.audio_s
 
     def add(self, other: Timing) -> None:
         """Add another worker's timing to this one."""
