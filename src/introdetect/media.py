@@ -1,14 +1,17 @@
 """PyAV media access: open, probe, and one streaming pass over video + audio.
 
-:class:`EpisodeDecoder` demuxes the video and the default audio stream together, so each
-episode is decoded once. Video frames are sampled on the step grid by :class:`StepSampler`
-(step ``i`` covers ``[i/fps, (i+1)/fps)``; its sample is the frame on screen at the step's
-centre; :func:`sample_steps` is the same rule as a pure function), rotated as a player
-shows them, and resized inside PyAV (only sampled frames are converted). Audio goes
-through :class:`AudioPump` (mono float32 at a fixed rate). All times are seconds on the
-player's timeline: from the container's start (:func:`playback_start`), the same origin for
-video and audio, so a stream that starts late (an edit list, a delayed track) starts late in
-the features too.
+:class:`EpisodeDecoder` demuxes the video and the default audio stream together (one pass:
+``decode_episode``, ``doctor``); the featurize hands it the video alone and decodes the
+audio in a thread of its own with :func:`decode_audio`, which demuxes past the video
+packets and hands over the same samples (both go through :class:`AudioPump`). Video frames
+are sampled on the step grid by :class:`StepSampler` (step ``i`` covers
+``[i/fps, (i+1)/fps)``; its sample is the frame on screen at the step's centre;
+:func:`sample_steps` is the same rule as a pure function), rotated as a player shows them,
+and resized inside PyAV (only sampled frames are converted). Audio goes through
+:class:`AudioPump` (mono float32 at a fixed rate). All times are seconds on the player's
+timeline: from the container's start (:func:`playback_start`), the same origin for video
+and audio, so a stream that starts late (an edit list, a delayed track) starts late in the
+features too.
 """
 
 from __future__ import annotations
