@@ -6,7 +6,18 @@ import pytest
 import torch
 from conftest import decode, encode_h264, make_clip
 
-from introdetect.features.audio import step_audio_features
+from introdetect.features.audio import (
+    FP_BANDS,
+    FP_HOP,
+    FP_N_FFT,
+    FP_SR,
+    HOP,
+    N_FFT,
+    StepAudio,
+    fingerprint,
+    mel_filters,
+    step_audio_features,
+)
 from introdetect.features.extract import featurize_episode, featurize_many
 from introdetect.features.visual import WeightsError, load_backbone, resolve_weights
 from introdetect.params import FeatureParams
@@ -74,6 +85,72 @@ def test_audio_features_of_a_sine():
     assert np.allclose(f[:, 0], 0.5 / np.sqrt(2), atol=0.01)
     silent = step_audio_features(None, sr, 2.0, 8, 16)
     assert np.all(silent[:, 0] == 0) and np.all(silent[:, 1:] == -100)
+
+
+def _reference_steps(a: np.ndarray, sr: int, fps: float, n_steps: int, n_mels: int):
+    """The audio features as their docstring defines them, one step at a time, float64."""
+    fb = mel_filters(sr, N_FFT, n_mels).astype(np.float64)
+    window = np.hanning(N_FFT + 1)[:-1]
+    a = np.concatenate([a.astype(np.float64), np.zeros(3 * int(sr / fps) + 3)])
+    rows = []
+    for i in range(n_steps):
+        x = a[round(i * sr / fps) : round((i + 1) * sr / fps)]
+        rms = np.sqrt(np.mean(x**2))
+        x = np.pad(x, (0, max(0, N_FFT - x.size)))
+        frames = [x[k : k + N_FFT] for k in range(0, x.size - N_FFT + 1, HOP)]
+        power = np.mean([np.abs(np.fft.rfft(f * window)) ** 2 for f in frames], axis=0)
+        rows.append([rms, *np.maximum(10 * np.log10(np.maximum(fb @ power, 1e-10)), -100)])
+    return np.array(rows)
+
+
+@pytest.mark.parametrize("sr,fps", [(16000, 2.0), (16000, 3.0), (8000, 10.0), (22050, 1.5)])
+def test_step_audio_features_match_their_definition(sr: int, fps: float) -> None:
+    """Steps computed together in single precision (whole or streamed in odd chunks) equal
+    the per-step float64 definition: whole and fractional step lengths, steps shorter than
+    an FFT frame (8 kHz at 10 steps/s: 800 samples), the audio ending inside a step."""
+    rng = np.random.default_rng(3)
+    t = np.arange(int(7.3 * sr)) / sr
+    a = 0.3 * np.sin(2 * np.pi * 440 * t) * (t < 3) + 0.1 * rng.standard_normal(t.size) * (t > 2)
+    a = a.astype(np.float32)
+    n = int(np.ceil(7.3 * fps)) + 2  # two steps past the end: silence
+    want = _reference_steps(a, sr, fps, n, 24)
+    got = step_audio_features(a, sr, fps, n, 24)
+    assert got.shape == (n, 25) and got.dtype == np.float32
+    np.testing.assert_allclose(got[:, 0], want[:, 0], rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(got[:, 1:], want[:, 1:], atol=0.01)  # dB, -100 to +20
+    acc = StepAudio(sr, fps, 24)
+    for chunk in np.array_split(a, 23):
+        acc.push(chunk)
+    np.testing.assert_array_equal(acc.finish(n), got)
+
+
+def test_fingerprint_matches_its_definition() -> None:
+    """Bit ``k`` of a frame: the energy difference of bands ``k`` and ``k + 1`` grew since
+    the previous frame (float64, one frame at a time); the fast single-precision transform
+    may flip a bit where a difference is within rounding of zero, no more."""
+    rng = np.random.default_rng(4)
+    t = np.arange(20 * FP_SR) / FP_SR
+    tones = sum(
+        np.sin(2 * np.pi * f * t + rng.uniform(0, 6)) * rng.uniform(0, 1, t.size).cumsum()
+        for f in (350, 700, 1200, 1900)
+    )
+    pcm = (tones / np.abs(tones).max() + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+    fb = mel_filters(FP_SR, FP_N_FFT, FP_BANDS, fmin=300, fmax=2000).astype(np.float64)
+    window = np.hanning(FP_N_FFT)
+    starts = range(0, pcm.size - FP_N_FFT + 1, FP_HOP)
+    energy = np.array(
+        [
+            np.log(fb @ np.abs(np.fft.rfft(pcm[s : s + FP_N_FFT] * window)) ** 2 + 1e-10)
+            for s in starts
+        ]
+    )
+    d = np.diff(energy, axis=1)
+    bits = (d[1:] - d[:-1]) > 0
+    want = np.packbits(bits, axis=1, bitorder="little").view(np.uint16).ravel()
+    got = fingerprint(pcm, FP_SR)
+    assert got.shape == want.shape == (len(starts) - 1,)
+    flips = np.unpackbits((got ^ want).view(np.uint8)).sum()
+    assert flips <= 0.001 * got.size * 16, flips
 
 
 def test_weights_resolution(caplog, tmp_path, monkeypatch):

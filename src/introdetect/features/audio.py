@@ -5,8 +5,11 @@ Column 0 is the RMS amplitude of the step (the seed's feature, linear scale); co
 1024-sample Hann frames (hop 256) inside the step, through librosa's mel filter bank (kept
 on disk by :func:`mel_filters`: importing ``librosa.filters`` costs seconds). Each
 step depends only on its own samples, so :class:`StepAudio` computes steps as PCM arrives
-and memory does not grow with the episode. An episode without audio gets zeros (RMS) and
--100 dB (mels), and ``has_audio=False`` in its store attributes.
+and memory does not grow with the episode. Spectra are computed in single precision, a
+block of steps (or of fingerprint frames) per call: within 0.01 dB of the float64
+definition, and 3-6x faster than numpy's transforms, which run float32 slower than
+float64 here (the audio pass is most of the audio-only path's time). An episode without
+audio gets zeros (RMS) and -100 dB (mels), and ``has_audio=False`` in its store attributes.
 :func:`audio_only_features` computes the same columns from an audio-only pass (no video
 decoded), the cheap first look of a season.
 """
@@ -17,13 +20,14 @@ import logging
 import math
 import multiprocessing as mp
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from tqdm import tqdm
 
 from introdetect.fileio import atomic_path, user_cache_dir
@@ -32,6 +36,7 @@ from introdetect.media import MediaError, cpu_cores, decode_audio
 N_FFT = 1024
 HOP = 256
 FLOOR_DB = -100.0
+STEP_BLOCK = 64  # steps whose spectra are computed together (~7 MB of frames at 16 kHz, 2/s)
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +83,15 @@ def audio_dim(n_mels: int) -> int:
 
 
 class StepAudio:
-    """Streaming per-step features: ``push`` PCM chunks, then ``finish(n_steps)``."""
+    """Streaming per-step features: ``push`` PCM chunks, then ``finish(n_steps)``.
+
+    The spectra of :data:`STEP_BLOCK` steps are computed together (single precision,
+    :func:`_rfft`) once all their samples have come."""
 
     def __init__(self, sr: int, fps: float, n_mels: int) -> None:
         self.sr, self.fps, self.n_mels = sr, fps, n_mels
         self.step_len = sr / fps
-        self.mel_fb = mel_filters(sr, N_FFT, n_mels)  # [M, F]
+        self.mel_fb_t = np.ascontiguousarray(mel_filters(sr, N_FFT, n_mels).T)  # [F, M]
         self.window = np.hanning(N_FFT + 1)[:-1].astype(np.float32)
         self.buf = np.zeros(0, np.float32)
         self.buf_start = 0  # absolute index of buf[0]
@@ -93,29 +101,53 @@ class StepAudio:
     def _edges(self, i: int) -> tuple[int, int]:
         return round(i * self.step_len), round((i + 1) * self.step_len)
 
-    def _step(self, x: np.ndarray) -> np.ndarray:
-        row = np.empty(1 + self.n_mels, np.float32)
-        row[0] = np.sqrt(np.mean(x.astype(np.float64) ** 2)) if x.size else 0.0
-        if x.size < N_FFT:
-            x = np.pad(x, (0, N_FFT - x.size))
-        n_frames = 1 + (x.size - N_FFT) // HOP
-        idx = np.arange(N_FFT)[None, :] + HOP * np.arange(n_frames)[:, None]
-        spec = np.abs(np.fft.rfft(x[idx] * self.window, axis=1)) ** 2  # [frames, F]
-        mel = self.mel_fb @ spec.mean(0)
-        row[1:] = np.maximum(10.0 * np.log10(np.maximum(mel, 1e-10)), FLOOR_DB)
-        return row
+    def _steps(self, x: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+        """Rows of consecutive steps, step ``i`` being ``x[bounds[i]:bounds[i + 1]]``: RMS,
+        then log-mel of the mean power spectrum of its ``N_FFT`` frames (hop ``HOP``; a
+        step shorter than a frame is one frame, zero-padded)."""
+        starts, lens = bounds[:-1], np.diff(bounds)
+        rows = np.empty((len(lens), 1 + self.n_mels), np.float32)
+        sq = np.add.reduceat(x[bounds[0] : bounds[-1]].astype(np.float64) ** 2, starts - starts[0])
+        rows[:, 0] = np.where(lens > 0, np.sqrt(sq / np.maximum(lens, 1)), 0.0)
+        n_frames = np.maximum(1, 1 + (lens - N_FFT) // HOP)
+        before = np.cumsum(n_frames) - n_frames  # frames of the earlier steps
+        at = np.repeat(starts - HOP * before, n_frames) + HOP * np.arange(n_frames.sum())
+        short = lens < N_FFT
+        if short.any():  # one frame, zero past the step's end
+            x = np.pad(x, (0, N_FFT))
+        frames = sliding_window_view(x, N_FFT)[at]  # a copy: [frames, N_FFT]
+        if short.any():
+            cut = np.repeat(np.where(short, lens, N_FFT), n_frames)
+            frames[np.arange(N_FFT)[None, :] >= cut[:, None]] = 0.0
+        spec = _rfft()(frames * self.window, axis=1)
+        power = spec.real**2 + spec.imag**2  # [frames, F]
+        mel = np.add.reduceat(power @ self.mel_fb_t, before)
+        mel /= n_frames[:, None]
+        rows[:, 1:] = np.maximum(10.0 * np.log10(np.maximum(mel, 1e-10)), FLOOR_DB)
+        return rows
+
+    def _compute(self, stop: int) -> None:
+        """Rows up to step ``stop`` (its samples all in ``buf``), in blocks of
+        :data:`STEP_BLOCK` steps counted from step 0, so that a row never depends on how the
+        PCM was cut into pushes."""
+        while len(self.rows) < stop:
+            i = len(self.rows)
+            j = min(stop, (i // STEP_BLOCK + 1) * STEP_BLOCK)
+            bounds = np.array([self._edges(k)[0] for k in range(i, j)] + [self._edges(j - 1)[1]])
+            bounds -= self.buf_start
+            self.rows.extend(self._steps(self.buf, bounds))
+            self.buf = self.buf[bounds[-1] :]
+            self.buf_start = self._edges(j - 1)[1]
 
     def push(self, pcm: np.ndarray) -> None:
-        """Add decoded samples; every step whose samples are complete is computed."""
+        """Add decoded samples; rows are computed a block at a time, as blocks complete."""
         self.samples += pcm.size
         self.buf = np.concatenate([self.buf, pcm.astype(np.float32, copy=False)])
-        while True:
-            a, b = self._edges(len(self.rows))
-            if b > self.buf_start + self.buf.size:
-                break
-            self.rows.append(self._step(self.buf[a - self.buf_start : b - self.buf_start]))
-            self.buf = self.buf[b - self.buf_start :]
-            self.buf_start = b
+        end = self.buf_start + self.buf.size
+        block = len(self.rows) // STEP_BLOCK
+        while self._edges((block + 1) * STEP_BLOCK - 1)[1] <= end:
+            block += 1
+        self._compute(block * STEP_BLOCK)
 
     def finish(self, n_steps: int) -> np.ndarray:
         """float32 [n_steps, 1 + n_mels]; steps after the audio ends are silence."""
@@ -124,9 +156,9 @@ class StepAudio:
             out[:, 1:] = FLOOR_DB
             return out
         need = self._edges(n_steps - 1)[1] - (self.buf_start + self.buf.size)
-        if need > 0 and len(self.rows) < n_steps:
+        if need > 0:
             self.buf = np.concatenate([self.buf, np.zeros(need, np.float32)])
-            self.push(np.zeros(0, np.float32))
+        self._compute(n_steps)
         return np.stack(self.rows[:n_steps]).astype(np.float32)
 
 
@@ -223,18 +255,30 @@ def fingerprint(pcm: np.ndarray, sr: int) -> np.ndarray:
         import librosa
 
         pcm = librosa.resample(pcm, orig_sr=sr, target_sr=FP_SR)
-    x = pcm
+    x = pcm.astype(np.float32, copy=False)
     n = 1 + (len(x) - FP_N_FFT) // FP_HOP
     if n < 3:
         return np.zeros(0, np.uint16)
     fb = mel_filters(FP_SR, FP_N_FFT, FP_BANDS, fmin=300, fmax=2000)
+    used = np.flatnonzero(fb.any(0))
+    lo, hi = used[0], used[-1] + 1  # the bins the bands cover (300 Hz - 2 kHz)
+    fb_t = np.ascontiguousarray(fb[:, lo:hi].T)
     window = np.hanning(FP_N_FFT).astype(np.float32)
+    frames = sliding_window_view(x, FP_N_FFT)[::FP_HOP][:n]
     energies = []
     for k in range(0, n, 2048):  # bounded memory for long windows
-        idx = np.arange(FP_N_FFT)[None] + FP_HOP * np.arange(k, min(n, k + 2048))[:, None]
-        spec = np.abs(np.fft.rfft(x[idx] * window, axis=1)) ** 2
-        energies.append(np.log(spec @ fb.T + 1e-10))
+        spec = _rfft()(frames[k : k + 2048] * window, axis=1)[:, lo:hi]
+        energies.append(np.log((spec.real**2 + spec.imag**2) @ fb_t + 1e-10))
     d = np.diff(np.concatenate(energies), axis=1)  # [n, 16]
     bits = (d[1:] - d[:-1]) > 0  # [n - 1, 16]
     packed = np.packbits(bits, axis=1, bitorder="little")  # [n - 1, 2]
     return np.ascontiguousarray(packed).view(np.uint16).ravel()
+
+
+def _rfft() -> Callable[..., np.ndarray]:
+    """``scipy.fft.rfft``, imported when first needed (a third of a second, paid by the
+    processes that compute audio features only): it transforms float32 frames in single
+    precision, 3-4x faster than numpy's (which computes float32 slower than float64 here)."""
+    from scipy import fft
+
+    return fft.rfft
