@@ -6,10 +6,11 @@ Column 0 is the RMS amplitude of the step (the seed's feature, linear scale); co
 on disk by :func:`mel_filters`: importing ``librosa.filters`` costs seconds). Each
 step depends only on its own samples, so :class:`StepAudio` computes steps as PCM arrives
 and memory does not grow with the episode. Spectra are computed in single precision, a
-block of steps (or of fingerprint frames) per call: within 0.01 dB of the float64
-definition, and 3-6x faster than numpy's transforms, which run float32 slower than
-float64 here (the audio pass is most of the audio-only path's time). An episode without
-audio gets zeros (RMS) and -100 dB (mels), and ``has_audio=False`` in its store attributes.
+block of steps (or of fingerprint frames) per call (:func:`_rfft`): within 0.01 dB of the
+float64 definition; per 600 s window the fingerprint takes 0.2 s instead of 0.8 s and the
+step features 0.11 s instead of 0.18 s (the audio pass is most of the audio-only path's
+time). An episode without audio gets zeros (RMS) and -100 dB (mels), and
+``has_audio=False`` in its store attributes.
 :func:`audio_only_features` computes the same columns from an audio-only pass (no video
 decoded), the cheap first look of a season.
 """
@@ -278,7 +279,8 @@ def fingerprint(pcm: np.ndarray, sr: int) -> np.ndarray:
 def _rfft() -> Callable[..., np.ndarray]:
     """``scipy.fft.rfft``, imported when first needed (a third of a second, paid by the
     processes that compute audio features only): it transforms float32 frames in single
-    precision, 3-4x faster than numpy's (which computes float32 slower than float64 here)."""
+    precision. 2048 frames of 4096 samples: 14 ms, numpy 33 ms in float64 and 64 ms in
+    float32 (numpy's float32 transform is the slower one here)."""
     from scipy import fft
 
     return fft.rfft
