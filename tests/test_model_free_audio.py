@@ -11,7 +11,13 @@ import h5py
 import numpy as np
 
 from introdetect.candidates import NO_MATCH, add_audio_share, realignments, step_share
-from introdetect.features.audio import FP_HOP, FP_SR, file_fingerprint, fingerprints
+from introdetect.features.audio import (
+    FP_HOP,
+    FP_SR,
+    file_fingerprint,
+    fingerprints,
+    season_prints,
+)
 from introdetect.modelfree import unsupervised_episodes
 from introdetect.params import PredictParams, RepetitionParams
 from introdetect.repetition import AUDIO_SHARE, AUDIO_SPLIT, N_CHANNELS, write_copies
@@ -146,6 +152,29 @@ def test_fingerprints_of_files_with_and_without_audio(tmp_path: Path) -> None:
     assert prints["m"] is None
     assert prints["a"].dtype == np.uint16 and len(prints["a"]) > 60
     assert np.array_equal(prints["a"], file_fingerprint(with_audio, 600.0))
+
+
+def test_season_prints_read_the_feature_files_and_decode_the_rest(tmp_path: Path) -> None:
+    """A feature file that holds the window's fingerprint is read, not the video (here the
+    video is gone); one holding none, or made for another window, means a decode."""
+    from conftest import make_clip
+
+    from introdetect.store import EpisodeFeatures, write_episode
+
+    a = make_clip(tmp_path / "a.mp4", seconds=3.0)
+    b = make_clip(tmp_path / "b.mp4", seconds=3.0, tone_hz=660.0)
+    c = make_clip(tmp_path / "c.mp4", seconds=3.0, tone_hz=880.0)
+    held = np.arange(50, dtype=np.uint16)
+    empty = (np.zeros((6, 512), np.float16), np.zeros((6, 33), np.float32), np.zeros(6))
+    write_episode(tmp_path / "a.h5", EpisodeFeatures(*empty, {"window_s": 600.0}, held))
+    write_episode(tmp_path / "b.h5", EpisodeFeatures(*empty, {"window_s": 600.0}))
+    write_episode(tmp_path / "c.h5", EpisodeFeatures(*empty, {"window_s": 300.0}, held))
+    a.unlink()
+    stores = {e: tmp_path / f"{e}.h5" for e in "abc"}
+    prints = season_prints({"a": a, "b": b, "c": c}, stores, 600.0)
+    assert np.array_equal(prints["a"], held)
+    assert np.array_equal(prints["b"], file_fingerprint(b, 600.0))
+    assert np.array_equal(prints["c"], file_fingerprint(c, 600.0))
 
 
 def test_mel_filters_are_librosas_kept_on_disk(tmp_path: Path, monkeypatch) -> None:

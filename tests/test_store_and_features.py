@@ -14,6 +14,7 @@ from introdetect.features.audio import (
     HOP,
     N_FFT,
     StepAudio,
+    file_fingerprint,
     fingerprint,
     mel_filters,
     step_audio_features,
@@ -28,6 +29,7 @@ from introdetect.store import (
     feature_config,
     is_current,
     read_episode,
+    read_prints,
     source_fingerprint,
     write_episode,
 )
@@ -250,6 +252,12 @@ def test_featurize_audio_thread_hands_over_what_the_one_pass_decoder_does(tmp_pa
     assert feats.attrs["has_audio"] == (one_pass.audio is not None and one_pass.audio.size > 0)
     assert feats.attrs["audio_note"] == one_pass.audio_note
     assert feats.attrs["has_audio"] == (kind != "silent")
+    # the fingerprint made on the way is the one a separate audio decode makes
+    want = file_fingerprint(clip, FP.window_s)
+    held = read_prints(tmp_path / "e.h5", FP.window_s)
+    assert (held is None) == (want is None) == (kind == "silent")
+    if want is not None:
+        np.testing.assert_array_equal(held, want)
 
 
 def test_a_damaged_audio_track_keeps_the_episode(tmp_path, backbone, monkeypatch, caplog):
@@ -269,6 +277,7 @@ def test_a_damaged_audio_track_keeps_the_episode(tmp_path, backbone, monkeypatch
     assert feats.attrs["audio_note"] == "audio stopped at 1.0 s"
     assert feats.audio[0, 0] > 0.2 and feats.audio[-1, 0] == 0.0  # RMS, then silence
     assert "a.mp4: 20 corrupt packets in a row" in caplog.text
+    assert read_prints(tmp_path / "a.h5", FP.window_s) is None  # decoded again, if it can be
 
 
 def test_a_failing_video_stops_the_audio_thread_and_reports_the_video(tmp_path, backbone):

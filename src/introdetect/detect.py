@@ -27,7 +27,7 @@ from introdetect.decision import Detection, combine, write_detections
 from introdetect.errors import IntrodetectError, OutputError, describe_os_error
 from introdetect.export import export_all
 from introdetect.fastpath import audio_first_features
-from introdetect.features.audio import fingerprints
+from introdetect.features.audio import season_prints
 from introdetect.fileio import write_text
 from introdetect.grouping import describe_groups, group_series, name_series
 from introdetect.media import MediaError, probe, show_path
@@ -262,7 +262,8 @@ def _detect(run: _Run, ok: list[tuple[str, Path]], seasons: dict[str, str]) -> l
         free = (run.model is None or combined) and (p.predict.model_free_audio or run.sound_only)
         copies: dict[str, Copies] = {}
         if free or run.meta.get("audio_share"):
-            prints = run.prints or fingerprints(videos, p.features.window_s)
+            stores = {eid: cache / f"{eid}.h5" for eid in ids}
+            prints = run.prints or season_prints(videos, stores, p.features.window_s)
             copies = add_audio_share(reps, seasons, prints, p.features.fps, p.repetition)
         for eid, rep in reps.items():
             write_repetition(rep, rep_dir / f"{eid}.npy")

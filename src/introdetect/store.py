@@ -2,9 +2,12 @@
 
 ``data/features/<split>/<episode_id>.h5`` holds ``visual [T, 512] float16``,
 ``audio [T, A] float32`` and ``t [T] float32`` (step start times), plus attributes that say
-exactly how it was made. A file is written to a temp name and ``os.replace``d, so a killed
-run never leaves a torn file. :func:`is_current` decides whether an existing file can be
-reused (same source file, same feature config).
+exactly how it was made; where the featurize decoded the audio at the fingerprint's rate,
+also ``audio_prints [F] uint16``, the audio fingerprint of the window
+(:func:`introdetect.features.audio.fingerprint`), so the repetition channels need not
+decode the audio a second time (:func:`read_prints`). A file is written to a temp name
+and ``os.replace``d, so a killed run never leaves a torn file. :func:`is_current` decides
+whether an existing file can be reused (same source file, same feature config).
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ class EpisodeFeatures:
     audio: np.ndarray  # [T, A] float32
     t: np.ndarray  # [T] float32, step start times in seconds
     attrs: dict[str, Any]
+    prints: np.ndarray | None = None  # [F] uint16, the window's audio fingerprint, if made
 
 
 def source_fingerprint(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -114,6 +118,8 @@ def write_episode(path: str | Path, feats: EpisodeFeatures) -> None:
         f.create_dataset("visual", data=feats.visual.astype(np.float16))
         f.create_dataset("audio", data=feats.audio.astype(np.float32))
         f.create_dataset("t", data=feats.t.astype(np.float32))
+        if feats.prints is not None:
+            f.create_dataset("audio_prints", data=feats.prints.astype(np.uint16))
         for k, v in feats.attrs.items():
             f.attrs[k] = "" if v is None else v
 
@@ -139,6 +145,19 @@ def read_episode(path: str | Path) -> EpisodeFeatures:
             )
     except (OSError, KeyError) as e:
         raise StoreError(f"{path}: unreadable feature file ({e})") from e
+
+
+def read_prints(path: str | Path, window_s: float) -> np.ndarray | None:
+    """The audio fingerprint a feature file holds when it covers the analysis window
+    ``window_s``; None when it holds none (no audio, audio at another rate, a file from
+    before session 24) or cannot be read: then the audio is decoded again."""
+    try:
+        with h5py.File(path, "r") as f:
+            if "audio_prints" not in f or not _same(_plain(f.attrs.get("window_s")), window_s):
+                return None
+            return f["audio_prints"][()]
+    except (OSError, KeyError):
+        return None
 
 
 def is_current(

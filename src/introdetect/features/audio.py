@@ -247,6 +247,25 @@ def fingerprints(videos: dict[str, Path], window_s: float) -> dict[str, np.ndarr
     return out
 
 
+def season_prints(
+    videos: dict[str, Path], stores: dict[str, Path], window_s: float
+) -> dict[str, np.ndarray | None]:
+    """The :func:`fingerprint` of every episode: read from its feature file (``stores``)
+    where the featurize made it (:class:`introdetect.features.extract.AudioThread`), decoded
+    (:func:`fingerprints`) for the rest."""
+    from introdetect.store import read_prints
+
+    known: dict[str, np.ndarray | None] = {}
+    for eid in videos:
+        got = read_prints(stores[eid], window_s) if eid in stores else None
+        if got is not None:
+            known[eid] = got
+    rest = {eid: v for eid, v in videos.items() if eid not in known}
+    if known:
+        log.info("fingerprints: %d of %d from the feature files", len(known), len(videos))
+    return known | (fingerprints(rest, window_s) if rest else {})
+
+
 def fingerprint(pcm: np.ndarray, sr: int) -> np.ndarray:
     """Mono PCM -> a Philips-style audio fingerprint (Haitsma & Kalker 2002), uint16
     [frames], one frame per 32 ms: bit k is set when the energy difference between mel bands

@@ -27,7 +27,7 @@ import torch
 from tqdm import tqdm
 
 from introdetect.errors import IntrodetectError, OutputError, describe_os_error
-from introdetect.features.audio import StepAudio
+from introdetect.features.audio import FP_SR, StepAudio, fingerprint
 from introdetect.features.frames import DeviceFrames
 from introdetect.features.visual import Backbone, backbone_for
 from introdetect.fileio import clean_stale_temps, write_json
@@ -302,25 +302,42 @@ class AudioThread:
     into a :class:`StepAudio` in a thread of its own, beside the video's decode thread and
     the network: on a small machine the decode thread is the critical path, and the audio
     (a fifth of its work at 360p) runs on the core the network leaves idle. The samples are
-    those the one-pass decoder handed over (same stream, timeline and resampler)."""
+    those the one-pass decoder handed over (same stream, timeline and resampler).
+
+    At the fingerprint's rate (``features.audio_sr`` = :data:`FP_SR`, the default) it also
+    makes the window's audio fingerprint, ``prints``: the samples are those
+    :func:`introdetect.features.audio.file_fingerprint` decodes, so the repetition channels
+    read it from the feature file instead of decoding the audio again. None at another
+    rate, without audio, or when the audio track broke off."""
 
     def __init__(self, video: Path, fp: FeatureParams) -> None:
         self.video, self.fp = video, fp
         self.acc = StepAudio(fp.audio_sr, fp.fps, fp.n_mels)
         self.stop = threading.Event()
         self.seconds = 0.0
+        self.prints: np.ndarray | None = None
+        self._pcm: list[np.ndarray] | None = [] if fp.audio_sr == FP_SR else None
         self._result: AudioPass | BaseException | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
+    def _sink(self, pcm: np.ndarray) -> None:
+        self.acc.push(pcm)
+        if self._pcm is not None:
+            self._pcm.append(pcm)
+
     def _run(self) -> None:
         t0 = time.perf_counter()
         try:
-            self._result = decode_audio(
-                self.video, self.fp.audio_sr, self.fp.window_s, self.acc.push, self.stop
+            got = decode_audio(
+                self.video, self.fp.audio_sr, self.fp.window_s, self._sink, self.stop
             )
+            if self._pcm and "no audio" not in got.note and not self.stop.is_set():
+                self.prints = fingerprint(np.concatenate(self._pcm), FP_SR)
+            self._result = got
         except BaseException as e:  # re-raised by join()
             self._result = e
+        self._pcm = None
         self.seconds = time.perf_counter() - t0
 
     def join(self) -> AudioPass:
@@ -451,7 +468,8 @@ def featurize_episode(
         "skip_nonref_used": seen.skip_nonref_used,
         "decoder": seen.decoder,
     }
-    feats = EpisodeFeatures(seen.visual, audio, (np.arange(n) / fp.fps).astype(np.float32), attrs)
+    t = (np.arange(n) / fp.fps).astype(np.float32)
+    feats = EpisodeFeatures(seen.visual, audio, t, attrs, sound.prints)
     _write(out_path, feats, timing)
     timing.total += time.perf_counter() - t0
     return feats

@@ -1,7 +1,8 @@
 """Stage 'repetition': cross-episode repetition channels (no labels): channels 0-3 from the
-cached features, channels 4-5 (where the sound repeats, where its repeat realigns) from an
-audio-only decode of the videos, and beside each episode's channels where its sound repeats
-in each other episode (``<id>.copies.npz``, for the season's agreement)."""
+cached features, channels 4-5 (where the sound repeats, where its repeat realigns) from the
+audio fingerprints the feature files hold (an audio-only decode of the videos where they
+hold none), and beside each episode's channels where its sound repeats in each other
+episode (``<id>.copies.npz``, for the season's agreement)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from introdetect.candidates import add_audio_share
-from introdetect.features.audio import fingerprints
+from introdetect.features.audio import season_prints
 from introdetect.index import read_index
 from introdetect.params import Params
 from introdetect.repetition import compute_repetition, write_copies, write_repetition
@@ -32,7 +33,8 @@ def run(p: Params, index_dir: Path, features: Path, out: Path) -> dict[str, Any]
                 videos[r.episode_id] = Path(r.path)
     t0 = time.perf_counter()
     reps = compute_repetition(episodes, p.repetition)
-    prints = fingerprints(videos, p.features.window_s)
+    stores = {eid: path for eid, _, path in episodes}
+    prints = season_prints(videos, stores, p.features.window_s)
     series_of = {eid: s for eid, s, _ in episodes}
     copies = add_audio_share(reps, series_of, prints, p.features.fps, p.repetition)
     dt = time.perf_counter() - t0
