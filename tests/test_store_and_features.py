@@ -211,6 +211,7 @@ def test_featurize_episode_writes_provenance(tmp_path, clip, backbone):
     ):
         assert key in back.attrs, key
     assert back.attrs["weights_id"] == "random-seed0" and back.attrs["has_audio"]
+    assert back.prints is not None and np.array_equal(back.prints, feats.prints)
     assert np.allclose(feats.visual.astype(np.float32), back.visual.astype(np.float32))
 
 

@@ -142,6 +142,7 @@ def read_episode(path: str | Path) -> EpisodeFeatures:
                 audio=f["audio"][()],
                 t=f["t"][()],
                 attrs={k: _plain(v) for k, v in f.attrs.items()},
+                prints=f["audio_prints"][()] if "audio_prints" in f else None,
             )
     except (OSError, KeyError) as e:
         raise StoreError(f"{path}: unreadable feature file ({e})") from e

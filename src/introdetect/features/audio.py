@@ -253,7 +253,7 @@ def season_prints(
     """The :func:`fingerprint` of every episode: read from its feature file (``stores``)
     where the featurize made it (:class:`introdetect.features.extract.AudioThread`), decoded
     (:func:`fingerprints`) for the rest."""
-    from introdetect.store import read_prints
+    from introdetect.store import read_prints  # here: the audio workers need no h5py
 
     known: dict[str, np.ndarray | None] = {}
     for eid in videos:
