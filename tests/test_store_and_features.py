@@ -261,6 +261,18 @@ def test_featurize_audio_thread_hands_over_what_the_one_pass_decoder_does(tmp_pa
         np.testing.assert_array_equal(held, want)
 
 
+def test_no_fingerprint_is_kept_for_audio_at_another_rate(tmp_path, backbone):
+    """The fingerprint is made at 16 kHz: features at another audio rate hold none (the
+    repetition channels decode the audio for it)."""
+    import dataclasses
+
+    clip = make_clip(tmp_path / "a.mp4", seconds=3.0)
+    fp = dataclasses.replace(FP, audio_sr=22050)
+    feats = featurize_episode(clip, "a", tmp_path / "a.h5", backbone, fp)
+    assert feats.attrs["has_audio"] and feats.prints is None
+    assert read_prints(tmp_path / "a.h5", fp.window_s) is None
+
+
 def test_a_damaged_audio_track_keeps_the_episode(tmp_path, backbone, monkeypatch, caplog):
     """Audio that stops decoding (too many corrupt packets in a row) keeps what decoded
     before it and the episode's pictures; the note says where it stopped."""
