@@ -262,8 +262,9 @@ def _detect(run: _Run, ok: list[tuple[str, Path]], seasons: dict[str, str]) -> l
         free = (run.model is None or combined) and (p.predict.model_free_audio or run.sound_only)
         copies: dict[str, Copies] = {}
         if free or run.meta.get("audio_share"):
-            stores = {eid: cache / f"{eid}.h5" for eid in ids}
-            prints = run.prints or season_prints(videos, stores, p.features.window_s)
+            prints = run.prints or season_prints(
+                videos, {eid: cache / f"{eid}.h5" for eid in ids}, p.features.window_s
+            )
             copies = add_audio_share(reps, seasons, prints, p.features.fps, p.repetition)
         for eid, rep in reps.items():
             write_repetition(rep, rep_dir / f"{eid}.npy")

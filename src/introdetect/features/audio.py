@@ -134,11 +134,11 @@ class StepAudio:
         while len(self.rows) < stop:
             i = len(self.rows)
             j = min(stop, (i // STEP_BLOCK + 1) * STEP_BLOCK)
-            bounds = np.array([self._edges(k)[0] for k in range(i, j)] + [self._edges(j - 1)[1]])
-            bounds -= self.buf_start
+            edges = [self._edges(k)[0] for k in range(i, j)] + [self._edges(j - 1)[1]]
+            bounds = np.asarray(edges) - self.buf_start  # within buf
             self.rows.extend(self._steps(self.buf, bounds))
             self.buf = self.buf[bounds[-1] :]
-            self.buf_start = self._edges(j - 1)[1]
+            self.buf_start = edges[-1]
 
     def push(self, pcm: np.ndarray) -> None:
         """Add decoded samples; rows are computed a block at a time, as blocks complete."""
