@@ -195,7 +195,14 @@ def file_fingerprint(path: str | Path, window_s: float) -> np.ndarray | None:
     the fingerprint's rate (no video decoded); None when the file has no audio stream."""
     chunks: list[np.ndarray] = []
     done = decode_audio(path, FP_SR, window_s, chunks.append)
-    if not chunks or "no audio" in done.note:
+    return prints_of(chunks, done.note)
+
+
+def prints_of(chunks: list[np.ndarray], note: str) -> np.ndarray | None:
+    """The :func:`fingerprint` of the PCM chunks an audio decode at :data:`FP_SR` handed
+    over (``note``: its :class:`introdetect.media.AudioPass` note); None when there was no
+    audio. The one rule for the fingerprint decoded here and the one the featurize keeps."""
+    if not chunks or "no audio" in note:
         return None
     return fingerprint(np.concatenate(chunks), FP_SR)
 

@@ -27,7 +27,7 @@ import torch
 from tqdm import tqdm
 
 from introdetect.errors import IntrodetectError, OutputError, describe_os_error
-from introdetect.features.audio import FP_SR, StepAudio, fingerprint
+from introdetect.features.audio import FP_SR, StepAudio, prints_of
 from introdetect.features.frames import DeviceFrames
 from introdetect.features.visual import Backbone, backbone_for
 from introdetect.fileio import clean_stale_temps, write_json
@@ -332,8 +332,8 @@ class AudioThread:
             got = decode_audio(
                 self.video, self.fp.audio_sr, self.fp.window_s, self._sink, self.stop
             )
-            if self._pcm and "no audio" not in got.note and not self.stop.is_set():
-                self.prints = fingerprint(np.concatenate(self._pcm), FP_SR)
+            if self._pcm is not None and not self.stop.is_set():
+                self.prints = prints_of(self._pcm, got.note)
             self._result = got
         except BaseException as e:  # re-raised by join()
             self._result = e
